@@ -331,6 +331,9 @@ func (c *ciCore) admit(w http.ResponseWriter, r *http.Request, authOK func(*http
 	cfg := c.cfg
 	c.mu.Unlock()
 	if fault == CIFaultSilent {
+		// Read the body first: only then does net/http watch the connection
+		// and cancel the request's context when the client goes away.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, ciMaxRequestBody))
 		select {
 		case <-r.Context().Done():
 			c.mu.Lock()
