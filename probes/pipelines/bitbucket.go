@@ -243,7 +243,9 @@ func stepTask(s bbStep) task {
 			t.result = s.State.Result.Name
 		}
 	}
-	if s.DurationInSeconds != nil && *s.DurationInSeconds >= 0 {
+	// A step lasting more than a year is not a real answer; ignore it
+	// rather than overflow a Duration.
+	if s.DurationInSeconds != nil && *s.DurationInSeconds >= 0 && *s.DurationInSeconds < 366*24*3600 {
 		t.duration = time.Duration(*s.DurationInSeconds * float64(time.Second))
 		return t
 	}
