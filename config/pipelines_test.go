@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,24 @@ func TestPipelines_Problems(t *testing.T) {
 	for _, want := range []string{`repository: must be "owner/repo"`, `pipeline: is required for GitHub`, `bearer_token: pipelines need credentials`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("want %q among all problems, got %v", want, err)
+		}
+	}
+}
+
+func TestExamples_PipelinesJourneysAreValid(t *testing.T) {
+	for _, name := range []string{"examples/local.toml", "examples/bitbucket-cloud.toml"} {
+		if _, err := os.Stat(name); err != nil {
+			continue
+		}
+		_, err := load(name, func(string) (string, bool) { return "dummy-secret-value", true })
+		var ps Problems
+		if err != nil && !errors.As(err, &ps) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range ps {
+			if strings.Contains(p.Key, ".pipelines") {
+				t.Errorf("%s", p)
+			}
 		}
 	}
 }
