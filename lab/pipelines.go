@@ -77,6 +77,9 @@ type CISimConfig struct {
 	// OmitStepDuration leaves duration_in_seconds out of Bitbucket steps,
 	// as the published spec snapshot does.
 	OmitStepDuration bool
+	// NoRunDetails makes the GitHub simulator answer every dispatch with
+	// 204 and no run, as GitHub did before "return_run_details".
+	NoRunDetails bool
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }

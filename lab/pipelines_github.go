@@ -61,7 +61,7 @@ func (s *GitHubActionsSim) dispatch(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	run := s.newRun(body.Ref, "", r.PathValue("wf"), body.Inputs, 0)
 	s.mu.Unlock()
-	if !body.ReturnRunDetails {
+	if !body.ReturnRunDetails || s.cfg.NoRunDetails {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
