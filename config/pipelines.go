@@ -103,7 +103,7 @@ type PipelinesJourney struct {
 	StopTimeout Duration `toml:"stop_timeout"`
 	// RateLimitRetries is how many consecutive 429 answers are waited out
 	// (Retry-After when sent, else exponential backoff) before the journey
-	// fails as rate_limited. Default 5.
+	// fails as rate_limited. Default 5 (0 also means the default).
 	RateLimitRetries int `toml:"rate_limit_retries"`
 	// MaxBodyBytes bounds every API response body read. Default 1 MiB.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
@@ -185,6 +185,8 @@ func (pj *PipelinesJourney) validate(p *problems, key string, j *Journey) {
 	for _, f := range []struct{ name, v string }{{"api_url", pj.APIURL}, {"web_url", pj.WebURL}} {
 		if u, err := url.Parse(f.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add(key+"."+f.name, "must be an absolute http:// or https:// URL")
+		} else if u.User != nil {
+			p.add(key+"."+f.name, "must not carry credentials; use bearer_token or basic_password")
 		}
 	}
 	if pj.Repository == "" {

@@ -50,6 +50,7 @@ func TestPipelines_Problems(t *testing.T) {
 		{"poll longer than max", `poll_interval = "20s"`, `journey[0].pipelines.poll_interval: 20s is longer than max_poll_interval 15s`},
 		{"bad api url", `api_url = "api.bitbucket.org"`, `journey[0].pipelines.api_url: must be an absolute http:// or https:// URL`},
 		{"both auths", "basic_user = \"u\"\nbasic_password = \"env:BB_TOKEN\"", `journey[0].pipelines.bearer_token: set either a bearer token or basic auth, not both`},
+		{"credentials in api url", `api_url = "https://u:p@api.bitbucket.org"`, `journey[0].pipelines.api_url: must not carry credentials`},
 		{"integer duration", `stop_timeout = 5`, `journey[0].pipelines.stop_timeout: duration must be a string`},
 	}
 	for _, tc := range cases {
