@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -219,8 +220,12 @@ func (c *ciCore) SetRequestBudget(n int, window time.Duration) {
 }
 
 // NotifyPush starts a run for a commit pushed to branch, as the product
-// does on push, visible TriggerDelay later. The lab's git server calls it.
+// does on push, visible TriggerDelay later. The lab's git server calls it
+// for every branch update; a deletion (an all-zero sha) starts nothing.
 func (c *ciCore) NotifyPush(branch, sha string) {
+	if strings.Trim(sha, "0") == "" {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.newRun(branch, sha, "", nil, c.cfg.TriggerDelay)

@@ -213,7 +213,11 @@ func TestPipelinesSim_NotifyPush_ListByCommitSortAndPages(t *testing.T) {
 	s, srv, clk := newSimBitbucket(t, CISimConfig{TriggerDelay: 5 * time.Second})
 	sha := strings.Repeat("ab", 20)
 	s.NotifyPush("vantage-probe/x", sha)
+	s.NotifyPush("vantage-probe/gone", strings.Repeat("0", 40)) // a deletion starts nothing
 	list := func(q string) simResponse { return simCall(t, "GET", srv.URL+bbRepo+"?"+q, simToken, "") }
+	if s.Runs() != 1 {
+		t.Fatalf("%d runs after one push and one deletion", s.Runs())
+	}
 	if r := list("target.commit.hash=" + sha); r.body["size"] != 0.0 {
 		t.Fatalf("pipeline visible before the trigger delay: %v", r.body)
 	}
