@@ -185,7 +185,7 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(61), res: []report.Result{res("api", "eu", "eu-1", 2, S, F), res("api", "eu", "eu-2", 2, C, P)},
 				alerts: []string{"VantageProberSuspect eu eu-1"}},
 			// still flapping: two failures in its last three runs
-			{at: sec(91), res: []report.Result{res("api", "eu", "eu-1", 3, S, P)}, alerts: []string{"VantageProberSuspect eu eu-1"}},
+			{at: sec(91), res: []report.Result{res("api", "eu", "eu-1", 3, S, P), res("api", "ap", "ap-1", 3, S, P), res("api", "us", "us-1", 3, S, P)}, alerts: []string{"VantageProberSuspect eu eu-1"}},
 			{at: sec(151), res: []report.Result{res("api", "eu", "eu-1", 4, S, P), res("api", "eu", "eu-1", 5, S, P), res("api", "us", "us-1", 5, S, P), res("api", "ap", "ap-1", 5, S, P)},
 				alerts: none},
 		}},
