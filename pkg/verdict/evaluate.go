@@ -204,12 +204,13 @@ func (c *cell) failRatio(window int) (float64, int) {
 
 // suspectAgents applies the agent-local rule: an agent whose latest run
 // failed while another agent passed the same slot, or whose failure ratio
-// over its last Window runs is at least SuspectRatio while every other
-// agent of the region passed its latest run.
+// over its last Window runs is at least SuspectRatio while the region's
+// other agents, over the same slots, failed less than DegradedRatio.
 func (t *Tracker) suspectAgents(c *cell) []string {
 	type hist struct {
 		runs, fails int
 		latest      time.Time
+		oldest      time.Time
 		latestFail  bool
 	}
 	agents := map[string]*hist{}
@@ -226,6 +227,7 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 			}
 			if h.runs < t.cfg.Window {
 				h.runs++
+				h.oldest = s.Slot
 				if r.Status == report.StatusFail {
 					h.fails++
 				}
@@ -253,13 +255,25 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 			}
 		}
 		if !suspect && h.runs >= 2 && float64(h.fails)/float64(h.runs) >= t.cfg.SuspectRatio {
-			others := true
-			for o, oh := range agents {
-				if o != name && oh.latestFail {
-					others = false
+			// The others must have passed over the same stretch of slots:
+			// an agent that only ran confirmations during a regional outage
+			// is not suspect once the region recovers.
+			runs, fails := 0, 0
+			for i := range c.Slots {
+				if c.Slots[i].Slot.Before(h.oldest) {
+					continue
+				}
+				for _, r := range c.Slots[i].Runs {
+					if r.Agent == name || r.Status == report.StatusProbeError {
+						continue
+					}
+					runs++
+					if r.Status == report.StatusFail {
+						fails++
+					}
 				}
 			}
-			suspect = others
+			suspect = runs > 0 && float64(fails)/float64(runs) < t.cfg.DegradedRatio
 		}
 		if suspect {
 			out = append(out, name)

@@ -195,6 +195,12 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(120), res: []report.Result{res("api", "eu", "eu-1", 4, S, F), res("api", "eu", "eu-2", 5, S, P)},
 				cells: map[string]State{"api/eu": StateDegraded}, alerts: []string{"VantageProberSuspect eu eu-1"}},
 		}},
+		{name: "an agent that only confirmed during a regional outage is not suspect after recovery", steps: []step{
+			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, F), res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P)}},
+			{at: sec(30), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "eu", "eu-2", 1, C, F), res("api", "us", "us-1", 1, S, P)}},
+			{at: sec(60), res: []report.Result{res("api", "eu", "eu-1", 2, S, P), res("api", "us", "us-1", 2, S, P)}, alerts: []string{"VantageJourneyRegional regional eu"}},
+			{at: sec(90), res: []report.Result{res("api", "eu", "eu-1", 3, S, P), res("api", "us", "us-1", 3, S, P)}, alerts: none},
+		}},
 		{name: "probe_error never counts against the product", steps: []step{
 			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, E), res("api", "eu", "eu-1", 1, S, E), res("api", "eu", "eu-1", 2, S, E)},
 				cells: map[string]State{"api/eu": StateOK}, alerts: none},
