@@ -2,15 +2,13 @@ package status
 
 import (
 	"bytes"
-	"sort"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vantage-fleet/vantage/pkg/verdict"
 )
-
-
 
 // states lists every verdict state, for the state-set metric.
 var states = []verdict.State{verdict.StateOK, verdict.StateDegraded, verdict.StateFailing, verdict.StateBlind, verdict.StateMissing, verdict.StateNoData}

@@ -58,9 +58,20 @@ func NewHandler(p Provider, opts Options) *Handler {
 	h.page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 		"ago":   func(t time.Time) string { return ago(opts.Now(), t) },
 		"join":  strings.Join,
+		"split": func(s string) string { return strings.ReplaceAll(s, ",", ", ") },
 		"pct":   func(f float64) int { return int(f*100 + 0.5) },
-		"short": func(s string, n int) string { if len(s) > n { return s[:n] + "…" }; return s },
-		"stamp": func(t time.Time) string { if t.IsZero() { return "" }; return t.UTC().Format("15:04:05Z") },
+		"short": func(s string, n int) string {
+			if len(s) > n {
+				return s[:n] + "…"
+			}
+			return s
+		},
+		"stamp": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("15:04:05Z")
+		},
 	}).ParseFS(pageFS, "page.html"))
 	h.mux.HandleFunc("GET /{$}", h.serveHTML)
 	h.mux.HandleFunc("GET /api/v1/status", h.serveStatus)
@@ -127,16 +138,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // view is what page.html renders.
 type view struct {
-	Title      string
-	Refresh    int
-	Now        time.Time
-	Regions    []string
-	Rows       []row
-	Incidents  []Alert
-	Fleet      []fleetRegion
-	Failures   []verdict.Sample
-	Counts     map[string]int
-	Healthy    bool
+	Title     string
+	Refresh   int
+	Now       time.Time
+	Regions   []string
+	Rows      []row
+	Incidents []Alert
+	Fleet     []fleetRegion
+	Failures  []verdict.Sample
+	Counts    map[string]int
+	Healthy   bool
 }
 
 type row struct {
