@@ -18,6 +18,7 @@ import (
 	"github.com/vantage-fleet/vantage/pkg/report"
 	"github.com/vantage-fleet/vantage/pkg/status"
 	"github.com/vantage-fleet/vantage/pkg/verdict"
+	"go.uber.org/goleak"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -223,3 +224,5 @@ func screenshotPath(t *testing.T) string {
 	}
 	return filepath.Join(t.TempDir(), "status-screenshot.png")
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
