@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,8 +94,19 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 		}
 	}
 	suspects := map[[2]string]*Condition{} // (region, agent)
-	for _, name := range t.journeyNames() {
+	names := t.journeyNames()
+	for _, name := range names {
 		j := t.journeys[name]
+		// Replaying region-slots is the costly part: only journeys that
+		// received results since the last Evaluate are replayed.
+		if j.dirty {
+			failed := failedSlots(j)
+			for region, c := range j.Cells {
+				c.replay(&t.cfg, region, failed)
+				c.suspects = t.suspectAgents(c)
+			}
+			j.dirty = false
+		}
 		for _, region := range sortedKeys(j.Cells) {
 			c := j.Cells[region]
 			st := t.cellState(j, c, region, now)
@@ -105,7 +117,7 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 			if !st.HasData() {
 				continue
 			}
-			for _, agent := range t.suspectAgents(c) {
+			for _, agent := range c.suspects {
 				k := [2]string{region, agent}
 				sc := suspects[k]
 				if sc == nil {
@@ -121,12 +133,12 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 		}
 		j.Scope = t.scope(j)
 	}
-	conds := t.productConditions()
+	conds := t.productConditions(names)
 	for _, sc := range suspects {
 		sc.Summary = fmt.Sprintf("Prober %s in %s fails %s while other probers in its region pass: the prober is suspect, not the product", sc.Agent, sc.Regions[0], strings.Join(sc.Journeys, ", "))
 		conds = append(conds, *sc)
 	}
-	conds = append(conds, t.dataConditions()...)
+	conds = append(conds, t.dataConditions(names)...)
 
 	seen := map[string]bool{}
 	for _, c := range conds {
@@ -156,13 +168,35 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 	return out
 }
 
-// cellState replays the region-slots and applies the no-data rule.
-func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Time) State {
+// failedSlots maps each slot (Unix ns) to the regions where its
+// region-slot failed.
+func failedSlots(j *journeyState) map[int64][]string {
+	out := map[int64][]string{}
+	for r, c := range j.Cells {
+		for i := range c.Slots {
+			if f, p := c.Slots[i].outcome(); f > p {
+				k := c.Slots[i].Slot.UnixNano()
+				out[k] = append(out[k], r)
+			}
+		}
+	}
+	return out
+}
+
+// replay runs the cell's machine over its kept region-slots.
+func (c *cell) replay(cfg *Config, region string, failed map[int64][]string) {
 	m := c.Base
 	for i := range c.Slots {
-		m.step(&t.cfg, &c.Slots[i])
+		rs := failed[c.Slots[i].Slot.UnixNano()]
+		corroborated := len(rs) > 1 || (len(rs) == 1 && rs[0] != region)
+		m.step(cfg, &c.Slots[i], corroborated)
 	}
 	c.m = m
+}
+
+// cellState applies the no-data rule and the replayed machine.
+func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Time) State {
+	m := c.m
 	if now.Sub(c.LastData) >= t.noData(j) {
 		switch {
 		case !t.members.Known:
@@ -319,14 +353,14 @@ func failingRegions(j *journeyState) []string {
 // productConditions groups failing journeys into incidents: journeys that
 // share a component and fail in the same regions with the same scope are
 // one incident, so one broken edge is one page.
-func (t *Tracker) productConditions() []Condition {
+func (t *Tracker) productConditions(names []string) []Condition {
 	type member struct {
 		name    string
 		j       *journeyState
 		regions string
 	}
 	var failing []member
-	for _, name := range t.journeyNames() {
+	for _, name := range names {
 		j := t.journeys[name]
 		if j.Scope != ScopeNone {
 			failing = append(failing, member{name, j, strings.Join(failingRegions(j), ",")})
@@ -437,20 +471,21 @@ func commonComponent(lists [][]string) string {
 }
 
 // dataConditions reports blind regions and missing results.
-func (t *Tracker) dataConditions() []Condition {
+func (t *Tracker) dataConditions(names []string) []Condition {
 	blind := map[string][]string{}
 	var out []Condition
-	for _, name := range t.journeyNames() {
+	for _, name := range names {
 		j := t.journeys[name]
 		var missing []string
-		for _, r := range sortedKeys(j.Cells) {
-			switch j.Cells[r].State {
+		for r, c := range j.Cells {
+			switch c.State {
 			case StateBlind:
 				blind[r] = append(blind[r], name)
 			case StateMissing, StateNoData:
 				missing = append(missing, r)
 			}
 		}
+		slices.Sort(missing)
 		if len(missing) > 0 {
 			out = append(out, Condition{Key: AlertResultsMissing + "|" + name, Alert: AlertResultsMissing, Severity: "warning",
 				Journeys: []string{name}, Kinds: []string{j.Kind}, Regions: missing, Components: j.Components, Runbook: j.Runbook,
@@ -483,6 +518,6 @@ func sortedKeys[K interface{ ~string | ~int }, V any](m map[K]V) []K {
 	for k := range m {
 		ks = append(ks, k)
 	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	slices.Sort(ks)
 	return ks
 }

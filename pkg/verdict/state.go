@@ -128,13 +128,11 @@ func (t *Tracker) RestoreState(b []byte) error {
 	t.journeys, t.members, t.open, t.counters = e.Journeys, e.Members, e.Open, e.Counters
 	// Recompute the derived machines so Snapshot is right before the next Evaluate.
 	for _, j := range t.journeys {
-		for _, c := range j.Cells {
-			m := c.Base
-			for i := range c.Slots {
-				m.step(&t.cfg, &c.Slots[i])
-			}
-			c.m = m
+		failed := failedSlots(j)
+		for r, c := range j.Cells {
+			c.replay(&t.cfg, r, failed)
 		}
+		j.dirty = true
 	}
 	return nil
 }

@@ -73,7 +73,13 @@ type machine struct {
 	FirstFail  time.Time `json:"first_fail"`
 }
 
-func (m *machine) step(cfg *Config, s *slotRec) {
+// step applies one region-slot. corroborated says that the same slot also
+// failed in another region: two regions failing at the same instant are
+// two independent observations, so the slot counts one extra sample. This
+// is what lets the confirmation round of the first failure (the other
+// regions' owners re-run the same slot at once) classify a global outage
+// within seconds instead of after each region's next scheduled run.
+func (m *machine) step(cfg *Config, s *slotRec, corroborated bool) {
 	fails, passes := s.outcome()
 	if fails+passes == 0 {
 		return
@@ -85,6 +91,9 @@ func (m *machine) step(cfg *Config, s *slotRec) {
 		// Each failed run is a sample: a failed scheduled run plus a failed
 		// confirmation of the same slot trip at once.
 		m.ConsecFail += fails
+		if corroborated {
+			m.ConsecFail++
+		}
 		m.ConsecPass = 0
 		if !m.Failing && m.ConsecFail >= cfg.FailuresToTrip {
 			m.Failing, m.FirstFail = true, m.RunStart
@@ -106,8 +115,9 @@ type cell struct {
 	Latest   *Sample   `json:"latest,omitempty"`
 	LastFail *Sample   `json:"last_fail,omitempty"`
 	State    State     `json:"state"`
-	// derived by evaluate, not persisted meaningfully
-	m machine
+	// derived by Evaluate from the fields above, not persisted
+	m        machine
+	suspects []string
 }
 
 // journeyState is everything known about one journey.
@@ -119,6 +129,8 @@ type journeyState struct {
 	LastSeen   time.Time        `json:"last_seen"`
 	Cells      map[string]*cell `json:"cells"`
 	Scope      Scope            `json:"scope"`
+	// dirty: results arrived since the cells were last replayed.
+	dirty bool
 }
 
 // Tracker holds the verdict state. It is not safe for concurrent use; its
@@ -224,6 +236,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		j.Cells[r.Region] = c
 	}
 	t.counters.Accepted++
+	j.dirty = true
 	if r.Status == report.StatusProbeError {
 		t.counters.ProbeErrors++
 		c.remember(r.ID, r.Slot)
@@ -242,7 +255,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 	}
 	c.add(r.Slot, run{ID: r.ID, Agent: r.Agent, Status: r.Status})
 	for len(c.Slots) > t.keepSlots() {
-		c.Base.step(&t.cfg, &c.Slots[0])
+		c.Base.step(&t.cfg, &c.Slots[0], false)
 		c.Slots = c.Slots[1:]
 	}
 	return nil

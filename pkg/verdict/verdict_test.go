@@ -168,6 +168,19 @@ func TestVerdict_Scenarios(t *testing.T) {
 				cells:  map[string]State{"api/eu": StateFailing, "api/us": StateFailing, "api/ap": StateOK},
 				alerts: []string{"VantageJourneyGlobal global eu,us"}},
 		}},
+		{name: "the confirmation round alone classifies global: the same slot failing in every region is corroborated", steps: []step{
+			{at: 0, mem: three, res: passAll("api", 0)},
+			// ap has one prober, so no in-region confirmation; eu and us confirm ap's slot.
+			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F)}, alerts: none},
+			{at: sec(36), res: []report.Result{res("api", "eu", "eu-1", 1, C, F), res("api", "us", "us-1", 1, C, F)},
+				cells:  map[string]State{"api/eu": StateFailing, "api/us": StateFailing, "api/ap": StateFailing},
+				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
+		}},
+		{name: "a lone prober's single failure uncorroborated by its confirmations does not trip", steps: []step{
+			{at: 0, mem: three, res: passAll("api", 0)},
+			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, P), res("api", "us", "us-1", 1, C, P)},
+				cells: map[string]State{"api/ap": StateDegraded}, alerts: none},
+		}},
 		{name: "global_min_regions=3 keeps two failing regions regional", cfg: func(c *Config) { c.GlobalMinRegions = 3 }, steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
 			{at: sec(31), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "eu", "eu-2", 1, C, F),
