@@ -173,3 +173,58 @@ func TestInhibit_GlobalSuppressesRegionalOfSameJourneyForNonAlertmanagerSinks(t 
 		t.Fatalf("filter = %+v", got)
 	}
 }
+
+func TestAlertmanagerSink_ResendsFiringAlertsEveryIntervalWithFutureEndsAt(t *testing.T) {
+	amRec, pd := newRecorder(t), newRecorder(t)
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	e := openEngine(t, t.TempDir(), clk,
+		NewAlertmanager("am", amRec.srv.URL, "", "", time.Minute, http.DefaultClient, clk.Now),
+		NewPagerDuty("pd", pd.srv.URL, "rk", http.DefaultClient))
+	defer e.Close()
+	iv := 30 * time.Second
+	passRegion(t, e, "clone", "us", clk.Now(), iv)
+	failRegion(t, e, "clone", "eu", clk.Now(), iv)
+	e.Tick(clk.Now())
+	waitFor(t, "first post", func() bool { return len(amRec.all()) == 1 && len(pd.all()) == 1 })
+	n := 1
+	clk.Set(clk.Now().Add(30 * time.Second))
+	e.Tick(clk.Now()) // before the interval: nothing
+	clk.Set(clk.Now().Add(31 * time.Second))
+	e.Tick(clk.Now()) // after: one re-send to Alertmanager only
+	waitFor(t, "re-send", func() bool { return len(amRec.all()) == n+1 })
+	got := decode[[]amAlert](t, amRec.all()[n])
+	if len(got) != 1 || !got[0].EndsAt.Equal(clk.Now().Add(3*time.Minute)) || got[0].Labels["alertname"] != "VantageJourneyRegional" {
+		t.Fatalf("re-sent: %+v", got)
+	}
+	if len(pd.all()) != 1 {
+		t.Fatalf("PagerDuty got %d events; re-sends are for Alertmanager only", len(pd.all()))
+	}
+}
+
+func TestEngine_ForgetJourneyResolvesItsAlerts(t *testing.T) {
+	pd := newRecorder(t)
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	e := openEngine(t, t.TempDir(), clk, NewPagerDuty("pd", pd.srv.URL, "rk", http.DefaultClient))
+	defer e.Close()
+	passRegion(t, e, "clone", "us", clk.Now(), 30*time.Second)
+	failRegion(t, e, "clone", "eu", clk.Now(), 30*time.Second)
+	waitFor(t, "trigger", func() bool { return pd.count(`"trigger"`) == 1 })
+	e.Forget("clone")
+	waitFor(t, "resolve", func() bool { return pd.count(`"resolve"`) == 1 })
+	if len(e.Snapshot().Journeys) != 0 {
+		t.Fatal("journey still tracked")
+	}
+}
+
+func TestEngine_RejectsSkewedResultWithoutStateChange(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	e := openEngine(t, t.TempDir(), clk)
+	defer e.Close()
+	r := result("clone", "eu", "eu-1", clk.Now().Add(time.Hour), 30*time.Second, "schedule", "fail")
+	if err := e.Accept(r); !IsRejected(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.Snapshot().Journeys) != 0 || e.Counters().SlotFuture != 1 {
+		t.Fatalf("state changed: %+v", e.Counters())
+	}
+}
