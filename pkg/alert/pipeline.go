@@ -50,11 +50,12 @@ func (inhibitStage) filter(alerts []Alert, all map[string]Alert) []Alert {
 // fingerprint (key, status, labels) already, per the durable log.
 type dedupStage struct{ store *Store }
 
-func (d dedupStage) fresh(sink string, a Alert) bool {
-	got, ok := d.store.Delivered(sink, a.Key)
+func (d dedupStage) fresh(q *queue, a Alert) bool {
+	got, ok := d.store.Delivered(q.name(), a.Key)
 	if !ok {
-		// A resolution of an alert the sink never heard of need not be sent.
-		return a.Firing()
+		// A resolution of an alert the sink never heard of (not logged, not
+		// queued, not being sent) need not be sent.
+		return a.Firing() || q.holds(a.Key)
 	}
 	return got.Fingerprint != a.Fingerprint()
 }
@@ -147,6 +148,21 @@ func (q *queue) put(a Alert) bool {
 	return true
 }
 
+// holds reports whether an alert with key is queued or being sent.
+func (q *queue) holds(key string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if strings.HasPrefix(q.flight, key+"/") {
+		return true
+	}
+	for i := range q.items {
+		if q.items[i].Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (q *queue) take() (Alert, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -223,6 +239,13 @@ func (p *pipeline) work(ctx context.Context, q *queue) {
 			}
 		}
 		err := q.retry.do(ctx, func(ctx context.Context) error { return q.send.do(ctx, a) })
+		if err == nil {
+			// Log before clearing the in-flight mark, so that a concurrent
+			// reconcile never sees the alert as neither sent nor in flight.
+			if lerr := p.store.MarkDelivered(q.name(), a.Key, Delivery{Fingerprint: a.Fingerprint(), Status: a.Status(), At: p.now()}); lerr != nil {
+				p.log.Error("notification log write failed", "sink", q.name(), "err", lerr)
+			}
+		}
 		q.mu.Lock()
 		q.flight = ""
 		if err != nil {
@@ -236,10 +259,6 @@ func (p *pipeline) work(ctx context.Context, q *queue) {
 				return
 			}
 			p.log.Warn("alert delivery failed", "sink", q.name(), "alert", a.Labels["alertname"], "key", a.Key, "status", a.Status(), "err", err)
-			continue
-		}
-		if err := p.store.MarkDelivered(q.name(), a.Key, Delivery{Fingerprint: a.Fingerprint(), Status: a.Status(), At: p.now()}); err != nil {
-			p.log.Error("notification log write failed", "sink", q.name(), "err", err)
 		}
 	}
 }
@@ -253,7 +272,7 @@ func (p *pipeline) submit(alerts []Alert, all map[string]Alert) {
 			list = p.inhibit.filter(alerts, all)
 		}
 		for _, a := range list {
-			if p.dedup.fresh(q.name(), a) {
+			if p.dedup.fresh(q, a) {
 				q.put(a)
 			}
 		}
