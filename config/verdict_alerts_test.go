@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,26 @@ func TestAggregator_VerdictAndAlertProblems(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestAggregator_AlertsExampleLoads(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("examples/aggregator-alerts.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack := filepath.Join(dir, "slack")
+	if err := os.WriteFile(slack, []byte("https://hooks.slack.com/services/T/B/x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "file:/etc/vantage/slack-webhook-url", "file:"+slack, 1)
+	c, err := LoadAggregatorBytes("aggregator-alerts.toml", []byte(src), env(map[string]string{
+		"VANTAGE_API_TOKEN": "t0ken-abc", "PAGERDUTY_ROUTING_KEY": "rk-abcdef", "WEBHOOK_TOKEN": "wh-abcdef"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Alerts.Sink) != 4 || c.Alerts.Sink[2].Secret.Value() != "https://hooks.slack.com/services/T/B/x" {
+		t.Fatalf("sinks: %+v", c.Alerts.Sink)
 	}
 }

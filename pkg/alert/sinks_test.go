@@ -234,3 +234,23 @@ func TestEngine_RejectsSkewedResultWithoutStateChange(t *testing.T) {
 		t.Fatalf("state changed: %+v", e.Counters())
 	}
 }
+
+func TestAlertmanagerSink_IncidentGrowing_ResolvesTheOldLabelSet(t *testing.T) {
+	amRec := newRecorder(t)
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	am := NewAlertmanager("am", amRec.srv.URL, "", "", time.Minute, http.DefaultClient, func() time.Time { return now })
+	a := Alert{Key: "k", StartsAt: now, Labels: map[string]string{"alertname": "VantageJourneyGlobal", "journey": "clone"}, Annotations: map[string]string{}}
+	if err := am.Send(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	b := a.clone()
+	b.Labels["journey"] = "clone,push"
+	if err := am.Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	got := decode[[]amAlert](t, amRec.all()[1])
+	if len(got) != 2 || got[0].Labels["journey"] != "clone,push" || !got[0].EndsAt.After(now) ||
+		got[1].Labels["journey"] != "clone" || !got[1].EndsAt.Equal(now) {
+		t.Fatalf("second post: %+v", got)
+	}
+}
