@@ -9,7 +9,6 @@ package alert
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -140,10 +139,3 @@ func FromCondition(c verdict.Condition, red *report.Redactor, runbookBase string
 
 // Severity returns the severity label.
 func (a Alert) Severity() string { return a.Labels["severity"] }
-
-func (a Alert) clone() Alert {
-	b, _ := json.Marshal(a)
-	var c Alert
-	_ = json.Unmarshal(b, &c)
-	return c
-}

@@ -146,3 +146,10 @@ func passRegion(t *testing.T, e *Engine, j, region string, slot time.Time, inter
 		t.Fatal(err)
 	}
 }
+
+func (a Alert) clone() Alert {
+	b, _ := json.Marshal(a)
+	var c Alert
+	_ = json.Unmarshal(b, &c)
+	return c
+}

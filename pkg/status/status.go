@@ -168,18 +168,14 @@ type fleetRegion struct {
 
 func (h *Handler) serveHTML(w http.ResponseWriter, r *http.Request) {
 	s := h.p.Snapshot()
-	v := view{Title: h.opts.Title, Refresh: int(h.opts.Refresh / time.Second), Now: h.opts.Now().UTC(), Regions: s.Regions,
-		Counts: map[string]int{}}
+	v := view{Title: h.opts.Title, Refresh: int(h.opts.Refresh / time.Second), Now: h.opts.Now().UTC(), Regions: s.Regions}
 	for _, j := range s.Journeys {
 		rw := row{JourneyView: j}
 		for _, reg := range s.Regions {
 			c, ok := j.Cells[reg]
 			rw.Cells = append(rw.Cells, cellView{Region: reg, CellView: c, Present: ok})
-			if ok {
-				v.Counts[string(c.State)]++
-				if c.LastFail != nil && c.State != verdict.StateOK {
-					v.Failures = append(v.Failures, *c.LastFail)
-				}
+			if ok && c.LastFail != nil && c.State != verdict.StateOK {
+				v.Failures = append(v.Failures, *c.LastFail)
 			}
 		}
 		v.Rows = append(v.Rows, rw)
