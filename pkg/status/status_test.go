@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -226,3 +227,47 @@ func screenshotPath(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStatusPage_ShowsBlindRegionAndMissingResults(t *testing.T) {
+	now := t0
+	e, err := alert.Open(context.Background(), alert.Options{DataDir: t.TempDir(), Sinks: []alert.Sink{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.SetMembership(verdict.Membership{Known: true, Probers: map[string][]string{"eu": {"eu-1"}, "us": {"us-1"}}})
+	for _, reg := range []string{"eu", "us", "ap"} {
+		r := report.Result{Journey: "api", Kind: "http", Region: reg, Agent: reg + "-1", Slot: t0, Trigger: report.TriggerSchedule,
+			Status: report.StatusPass, Interval: 30 * time.Second}
+		r.ID = report.ResultID(r.Journey, reg, r.Agent, t0, r.Trigger)
+		if err := e.Accept(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0.Add(100 * time.Second)
+	r := report.Result{Journey: "api", Kind: "http", Region: "eu", Agent: "eu-1", Slot: t0.Add(90 * time.Second), Trigger: report.TriggerSchedule,
+		Status: report.StatusPass, Interval: 30 * time.Second}
+	r.ID = report.ResultID(r.Journey, "eu", r.Agent, r.Slot, r.Trigger)
+	if err := e.Accept(r); err != nil {
+		t.Fatal(err)
+	}
+	e.Tick(now)
+	srv := httptest.NewServer(status.NewHandler(e, status.Options{Now: func() time.Time { return now }}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`data-region="ap" data-state="blind"`, `data-region="us" data-state="results_missing"`,
+		`data-alert="VantageRegionBlind"`, `data-alert="VantageResultsMissing"`, "no live prober"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

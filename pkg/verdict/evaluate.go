@@ -435,7 +435,9 @@ func (t *Tracker) productConditions(names []string) []Condition {
 			}
 			base = "component:" + commonComponent(lists)
 		}
-		where := first.regions
+		// Groups with the same shared component differ in scope or regions
+		// (else they would be one group), so base and where make the key unique.
+		where := string(c.Scope) + ":" + first.regions
 		if c.Scope == ScopeGlobal {
 			where = "global"
 		}

@@ -325,6 +325,19 @@ func TestVerdict_IncidentListsItsJourneysAndAnnotations(t *testing.T) {
 	}
 }
 
+func TestVerdict_ConditionKeysAreUniqueAndStable(t *testing.T) {
+	// clone has data from eu only (scope unknown), push from eu and us
+	// (regional): same component, same failing region, different scope.
+	tr := play(t, scenario{steps: []step{
+		{at: 0, res: []report.Result{res("clone", "eu", "eu-1", 0, S, F), res("clone", "eu", "eu-2", 0, C, F),
+			res("push", "eu", "eu-1", 0, S, F), res("push", "eu", "eu-2", 0, C, F), res("push", "us", "us-1", 0, S, P)},
+			alerts: []string{"VantageJourneyRegional regional eu", "VantageJourneyRegional unknown eu"}},
+	}})
+	if out := tr.Evaluate(t0.Add(sec(1))); len(out.Changes) != 0 {
+		t.Fatalf("a steady state must not churn: %+v", out.Changes)
+	}
+}
+
 func TestVerdict_ConditionKeysAreDeterministic(t *testing.T) {
 	mk := func() string {
 		tr := play(t, scenario{steps: []step{{at: 0, res: []report.Result{res("api", "eu", "eu-1", 0, S, F), res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P)}}}})
