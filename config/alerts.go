@@ -36,7 +36,8 @@ type Sink struct {
 	// Slack, whose webhook URL is itself a secret, use Secret instead.
 	URL string `toml:"url"`
 	// Secret is the PagerDuty routing key, the Slack incoming-webhook URL,
-	// or a webhook bearer token; "env:NAME" or "file:/path".
+	// or the bearer token sent to Alertmanager or the webhook (optional for
+	// those two); "env:NAME" or "file:/path".
 	Secret Secret `toml:"secret"`
 	// Timeout bounds one delivery attempt. Default "10s".
 	Timeout Duration `toml:"timeout"`

@@ -96,7 +96,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{tr: verdict.New(opts.Verdict), store: store, alerts: map[string]Alert{}, red: opts.Redactor,
 		runbook: opts.Alerts.RunbookBase, resend: resend, now: opts.Now, log: opts.Logger,
-		latency: status.NewHistogram(status.DefaultLatencyBounds), lastSend: opts.Now()}
+		latency: status.NewHistogram(status.DefaultLatencyBounds()), lastSend: opts.Now()}
 	state, alerts, err := store.Load()
 	if err != nil {
 		store.Close()

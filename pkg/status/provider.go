@@ -38,8 +38,10 @@ type Histogram struct {
 	Count  uint64
 }
 
-// DefaultLatencyBounds are the detection-latency buckets in seconds.
-var DefaultLatencyBounds = []float64{5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600}
+// DefaultLatencyBounds returns the detection-latency buckets in seconds.
+func DefaultLatencyBounds() []float64 {
+	return []float64{5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600}
+}
 
 // NewHistogram returns an empty histogram over bounds.
 func NewHistogram(bounds []float64) Histogram {
