@@ -163,3 +163,27 @@ func TestAlertmanager_ShippedInhibitRule_GlobalSuppressesRegionalOfSameJourney(t
 		t.Fatalf("regional alert of another journey must stay active: %+v", r)
 	}
 }
+
+func TestAlertmanager_RegionalBecomingGlobal_GlobalCriticalReplacesRegional(t *testing.T) {
+	base := startAlertmanager(t)
+	clk := &clock{t: time.Now().UTC().Add(-20 * time.Second).Truncate(time.Second)}
+	am := NewAlertmanager("am", base, "", "", time.Minute, http.DefaultClient, clk.Now)
+	e := openEngine(t, t.TempDir(), clk, am)
+	defer e.Close()
+	iv := time.Second
+	slot := clk.Now()
+	passRegion(t, e, "clone", "us", slot.Add(-iv), iv)
+	passRegion(t, e, "clone", "ap", slot.Add(-iv), iv)
+	failRegion(t, e, "clone", "eu", slot, iv)
+	waitFor(t, "the regional alert", func() bool { return findAM(amAlerts(t, base), "VantageJourneyRegional", "clone") != nil })
+	failRegion(t, e, "clone", "us", slot.Add(iv/3), iv)
+	var g *amGot
+	waitFor(t, "global replacing regional", func() bool {
+		list := amAlerts(t, base)
+		g = findAM(list, "VantageJourneyGlobal", "clone")
+		return g != nil && findAM(list, "VantageJourneyRegional", "clone") == nil
+	})
+	if g.Labels["severity"] != "critical" || g.Labels["scope"] != "global" || g.Labels["regions"] != "eu,us" {
+		t.Fatalf("global alert labels: %v", g.Labels)
+	}
+}
