@@ -243,14 +243,29 @@ func (g *GitSSH) runGit(ctx context.Context, ch ssh.Channel, service, repo strin
 	return 0
 }
 
-// stallAfter passes the first left bytes, then blocks until done.
+// stallAfter passes the ref advertisement (up to its flush-pkt), then the
+// first left bytes of what follows (the pack), then blocks until done.
 type stallAfter struct {
-	w    io.Writer
-	left int
-	done <-chan struct{}
+	w      io.Writer
+	left   int
+	done   <-chan struct{}
+	advert bool // the advertisement has been passed
+	hdr    []byte
+	skip   int
 }
 
 func (s *stallAfter) Write(p []byte) (int, error) {
+	if !s.advert {
+		n := s.advertPrefix(p)
+		if _, err := s.w.Write(p[:n]); err != nil {
+			return 0, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		m, err := s.Write(p[n:])
+		return n + m, err
+	}
 	if s.left <= 0 {
 		<-s.done
 		return 0, io.ErrClosedPipe
@@ -265,4 +280,33 @@ func (s *stallAfter) Write(p []byte) (int, error) {
 		return n, io.ErrClosedPipe
 	}
 	return n, err
+}
+
+// advertPrefix returns how much of p still belongs to the advertisement,
+// following pkt-line lengths until the flush-pkt "0000".
+func (s *stallAfter) advertPrefix(p []byte) int {
+	i := 0
+	for i < len(p) && !s.advert {
+		if s.skip > 0 {
+			k := min(s.skip, len(p)-i)
+			s.skip -= k
+			i += k
+			continue
+		}
+		s.hdr = append(s.hdr, p[i])
+		i++
+		if len(s.hdr) < 4 {
+			continue
+		}
+		var n int
+		_, err := fmt.Sscanf(string(s.hdr), "%04x", &n)
+		s.hdr = s.hdr[:0]
+		switch {
+		case err != nil || n == 0:
+			s.advert = true
+		case n > 4:
+			s.skip = n - 4
+		}
+	}
+	return i
 }

@@ -30,13 +30,13 @@ func noLeaks(t *testing.T) {
 }
 
 type fixture struct {
-	repos  *lab.GitRepos
-	faults *lab.Faults
-	https  *httptest.Server
-	ssh    *lab.GitSSH
-	keyPEM []byte
+	repos     *lab.GitRepos
+	faults    *lab.Faults
+	https     *httptest.Server
+	ssh       *lab.GitSSH
+	keyPEM    []byte
 	clientKey ssh.Signer
-	hostPK string
+	hostPK    string
 }
 
 func newFixture(t *testing.T) *fixture {

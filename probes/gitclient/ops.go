@@ -65,6 +65,10 @@ func (c *Client) ListRefs(ctx context.Context) (map[string]string, error) {
 }
 
 func (c *Client) ctx(ctx context.Context) context.Context {
+	if phasesFrom(ctx) == nil {
+		// classify reads the HTTP status from here, so there always is one.
+		ctx = WithPhases(ctx, &Phases{})
+	}
 	if c.base != nil {
 		return withBase(ctx, c.base)
 	}
@@ -312,15 +316,14 @@ func (c *Client) updateRef(ctx context.Context, branch string, to plumbing.Hash,
 	if c.isSSH {
 		phasesFrom(ctx).add(PhasePackTransfer, time.Since(t))
 	}
-	if err != nil {
-		return c.classify(ctx, err, s.relay)
-	}
 	if rs != nil {
-		if err := rs.Error(); err != nil {
-			return probes.Errorf(report.ErrPushRejected, "push to %s rejected: %w", name, err)
+		// The server answered and refused (hook declined, non-fast-forward,
+		// unpack failure); go-git also returns this as err.
+		if rerr := rs.Error(); rerr != nil {
+			return probes.Errorf(report.ErrPushRejected, "push to %s rejected: %w", name, rerr)
 		}
 	}
-	return nil
+	return c.classify(ctx, err, s.relay)
 }
 
 // classify gives err its class: deadlines (including an SSH connection that
@@ -344,9 +347,19 @@ func (c *Client) classify(ctx context.Context, err error, relay *sshRelay) error
 	if errors.As(err, &hk) {
 		return probes.Wrap(report.ErrTLS, err)
 	}
+	// go-git wraps HTTP errors in plumbing.UnexpectedError, which does not
+	// unwrap; the RoundTripper saw the status, so read it from there.
+	code := 0
 	var he *githttp.Err
+	var ue *plumbing.UnexpectedError
 	if errors.As(err, &he) {
-		code := he.StatusCode()
+		code = he.StatusCode()
+	} else if errors.As(err, &ue) && errors.As(ue.Err, &he) {
+		code = he.StatusCode()
+	} else if ph := phasesFrom(ctx); ph != nil {
+		code = ph.Status()
+	}
+	{
 		switch {
 		case code >= 500:
 			return probes.Errorf(report.ErrHTTP5xx, "HTTP %d: %w", code, err)

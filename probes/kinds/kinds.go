@@ -4,9 +4,12 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/git"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
-	return probes.Registry{}
+	return probes.Registry{
+		git.Kind: git.New,
+	}
 }
