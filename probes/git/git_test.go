@@ -424,10 +424,10 @@ func TestGit_Sweeper_DeletesOnlyOldProbeBranchesUnderThePrefix(t *testing.T) {
 		prefix + "eu-agent_1-" + fmt.Sprint(now.Add(-72*time.Hour).Unix()): true,
 		prefix + "us-agent_2-" + fmt.Sprint(now.Add(-48*time.Hour).Unix()): true,
 		prefix + "ap-agent_3-" + fmt.Sprint(now.Add(-30*time.Hour).Unix()): false, // beyond sweep_max
-		prefix + "eu-agent_1-" + fmt.Sprint(now.Add(-time.Hour).Unix()):     false, // young
-		prefix + "handmade":                  false,                               // not a probe branch
-		"feature-eu-agent-" + fmt.Sprint(1000): false,                             // outside the prefix
-		"vantage-probe-eu-agent-1000":         false,                              // prefix without its slash
+		prefix + "eu-agent_1-" + fmt.Sprint(now.Add(-time.Hour).Unix()):    false, // young
+		prefix + "handmade":                    false, // not a probe branch
+		"feature-eu-agent-" + fmt.Sprint(1000): false, // outside the prefix
+		"vantage-probe-eu-agent-1000":          false, // prefix without its slash
 	}
 	err := h.p.Repos.Write(context.Background(), repo, func(dir string) error {
 		for b := range branches {
