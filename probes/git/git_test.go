@@ -3,6 +3,7 @@ package git
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -129,8 +130,7 @@ kind = "git"
 timeout = %q
 [journey.git]
 %s`, h.t.TempDir(), timeout, body)
-	env := map[string]string{"GIT_PASSWORD": canaryPass, "API_TOKEN": canaryToken}
-	cfg, err := config.LoadBytes("test.toml", []byte(src), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := loadConfig(src, map[string]string{"GIT_PASSWORD": canaryPass, "API_TOKEN": canaryToken})
 	if err != nil {
 		h.t.Fatalf("config: %v", err)
 	}
@@ -491,4 +491,19 @@ func TestGit_SweeperRunsAtStart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("old probe branch %s not swept at start", old)
+}
+
+// loadConfig loads a prober config from src, resolving env: secrets from env.
+func loadConfig(src string, env map[string]string) (*config.Config, error) {
+	return config.LoadBytes("test.toml", []byte(src), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
+
+func poolOf(tb testing.TB, caFile string) *x509.CertPool {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return pool
 }
