@@ -101,6 +101,28 @@ known_hosts = %q
 `, h.p.SSH.URL(repo), h.key, h.p.KnownHosts) + extra
 }
 
+// otherKey writes an SSH key the server does not authorise.
+func (h *harness) otherKey() string {
+	_, pemBytes, err := lab.NewSSHKey("")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path := filepath.Join(h.t.TempDir(), "other")
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return path
+}
+
+// emptyKnownHosts writes a known_hosts file that knows another host only.
+func (h *harness) emptyKnownHosts() string {
+	path := filepath.Join(h.t.TempDir(), "known_hosts")
+	if err := os.WriteFile(path, []byte("[127.0.0.1]:1 "+h.p.HostKeyLine), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return path
+}
+
 func (h *harness) apiBlock() string {
 	return fmt.Sprintf(`[journey.git.api]
 type = "bitbucket-cloud"
@@ -336,6 +358,9 @@ func TestGit_ErrorClasses(t *testing.T) {
 		{"stall mid-pack over ssh", lab.Fault{StallAfterBytes: 200}, h.sshBlock(""), report.ErrTimeout, "clone"},
 		{"wrong password", lab.Fault{}, strings.Replace(h.httpsBlock(""), `username = "probe"`, `username = "nobody"`, 1), report.ErrAuth, "advertise"},
 		{"untrusted certificate", lab.Fault{}, strings.Replace(h.httpsBlock(""), "ca_file = \""+h.p.CAFile+"\"\n", "", 1), report.ErrTLS, "advertise"},
+		{"receive-pack 403", lab.Fault{ReceivePackStatus: 403}, h.httpsBlock(push), report.ErrAuth, "push"},
+		{"ssh key not authorized", lab.Fault{}, strings.Replace(h.sshBlock(""), h.key, h.otherKey(), 1), report.ErrAuth, "advertise"},
+		{"ssh host key not in known_hosts", lab.Fault{}, strings.Replace(h.sshBlock(""), h.p.KnownHosts, h.emptyKnownHosts(), 1), report.ErrTLS, "advertise"},
 		{"dns", lab.Fault{}, "url = \"https://no-such-host.invalid/ws/app.git\"\n", report.ErrDNS, "advertise"},
 		{"connect", lab.Fault{}, "url = \"https://127.0.0.1:1/ws/app.git\"\n", report.ErrConnect, "advertise"},
 	}
@@ -506,4 +531,32 @@ func poolOf(tb testing.TB, caFile string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return pool
+}
+
+func TestGit_NonFastForward_IsPushRejected(t *testing.T) {
+	h := newHarness(t)
+	dir := filepath.Join(h.p.Repos.PrimaryRoot(), repo)
+	if out, err := exec.Command("git", "-C", dir, "config", "receive.denyNonFastForwards", "true").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	jc, j := h.journey("10s", h.httpsBlock("push = true\nbranch_prefix = \""+prefix+"\"\nverify = false\n"))
+	slot := time.Unix(1_800_000_000, 0)
+	branch := branchName(prefix, "eu", "agent-1", slot)
+	// Someone else's commit already sits on the probe branch: ours does not descend from it.
+	if err := h.p.Repos.Write(context.Background(), repo, func(dir string) error {
+		tree, err := exec.Command("git", "-C", dir, "rev-parse", "main^{tree}").Output()
+		if err != nil {
+			return err
+		}
+		c, err := exec.Command("git", "-C", dir, "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", "-m", "other", strings.TrimSpace(string(tree))).Output()
+		if err != nil {
+			return err
+		}
+		return exec.Command("git", "-C", dir, "update-ref", "refs/heads/"+branch, strings.TrimSpace(string(c))).Run()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.run(jc, j, slot)
+	wantClass(t, res, report.ErrPushRejected)
+	step(t, res, "cleanup")
 }
