@@ -353,7 +353,7 @@ func TestGit_ErrorClasses(t *testing.T) {
 	}{
 		{"upload-pack 503", lab.Fault{UploadPackStatus: 503}, h.httpsBlock(""), report.ErrHTTP5xx, "advertise"},
 		{"receive-pack 503", lab.Fault{ReceivePackStatus: 503}, h.httpsBlock(push), report.ErrHTTP5xx, "push"},
-		{"advertisement slower than the deadline", lab.Fault{AdvertisementDelay: 3 * time.Second}, h.httpsBlock(""), report.ErrTimeout, "advertise"},
+		{"advertisement slower than the deadline", lab.Fault{AdvertisementDelay: 10 * time.Second}, h.httpsBlock(""), report.ErrTimeout, "advertise"},
 		{"stall mid-pack over https", lab.Fault{StallAfterBytes: 200}, h.httpsBlock(""), report.ErrTimeout, "clone"},
 		{"stall mid-pack over ssh", lab.Fault{StallAfterBytes: 200}, h.sshBlock(""), report.ErrTimeout, "clone"},
 		{"wrong password", lab.Fault{}, strings.Replace(h.httpsBlock(""), `username = "probe"`, `username = "nobody"`, 1), report.ErrAuth, "advertise"},
@@ -368,7 +368,11 @@ func TestGit_ErrorClasses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h.p.Faults.Set(c.fault)
 			defer h.p.Faults.Set(lab.Fault{})
-			jc, j := h.journey("1s", c.body)
+			timeout := "5s"
+			if c.want == report.ErrTimeout {
+				timeout = "1s"
+			}
+			jc, j := h.journey(timeout, c.body)
 			res := h.run(jc, j, time.Unix(1_800_000_000, 0))
 			wantClass(t, res, c.want)
 			if s := step(t, res, c.failAt); s.ErrorType != c.want {
