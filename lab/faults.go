@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Fault is one set of injected failures. The zero Fault injects nothing.
-type Fault struct {
+// GitFault is one set of injected failures. The zero GitFault injects nothing.
+type GitFault struct {
 	// UploadPackStatus, when non-zero, answers every upload-pack request
 	// (its ref advertisement and its pack) with this HTTP status.
 	UploadPackStatus int
@@ -28,24 +28,24 @@ type Fault struct {
 	ReplicaLag time.Duration
 }
 
-// Faults holds the current Fault; it is safe for concurrent use and may be
+// Faults holds the current GitFault; it is safe for concurrent use and may be
 // changed while servers run. A nil *Faults injects nothing.
 type Faults struct {
 	mu sync.Mutex
-	f  Fault
+	f  GitFault
 }
 
 // Set replaces the current faults.
-func (fs *Faults) Set(f Fault) {
+func (fs *Faults) Set(f GitFault) {
 	fs.mu.Lock()
 	fs.f = f
 	fs.mu.Unlock()
 }
 
 // Get returns the current faults.
-func (fs *Faults) Get() Fault {
+func (fs *Faults) Get() GitFault {
 	if fs == nil {
-		return Fault{}
+		return GitFault{}
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

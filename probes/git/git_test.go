@@ -311,7 +311,7 @@ func TestGit_ReadOnlyJourney_AdvertisesAndClonesOnDisk(t *testing.T) {
 func TestGit_ReplicaLagShorterThanVerifyTimeout_PassesWithVisibleAfterAboutTheLag(t *testing.T) {
 	h := newHarness(t)
 	const lag = 400 * time.Millisecond
-	h.p.Faults.Set(lab.Fault{ReplicaLag: lag})
+	h.p.Faults.Set(lab.GitFault{ReplicaLag: lag})
 	body := h.httpsBlock("push = true\nbranch_prefix = \""+prefix+"\"\nverify_timeout = \"5s\"\nverify_interval = \"20ms\"\n") + h.apiBlock()
 	jc, j := h.journey("20s", body)
 	res := h.run(jc, j, time.Unix(1_800_000_000, 0))
@@ -326,7 +326,7 @@ func TestGit_ReplicaLagShorterThanVerifyTimeout_PassesWithVisibleAfterAboutTheLa
 
 func TestGit_ReplicaLagLongerThanVerifyTimeout_IsStaleRead(t *testing.T) {
 	h := newHarness(t)
-	h.p.Faults.Set(lab.Fault{ReplicaLag: 3 * time.Second})
+	h.p.Faults.Set(lab.GitFault{ReplicaLag: 3 * time.Second})
 	body := h.sshBlock("push = true\nbranch_prefix = \"" + prefix + "\"\nverify_timeout = \"300ms\"\nverify_interval = \"20ms\"\n")
 	jc, j := h.journey("20s", body)
 	res := h.run(jc, j, time.Unix(1_800_000_000, 0))
@@ -346,28 +346,28 @@ func TestGit_ErrorClasses(t *testing.T) {
 	push := "push = true\nbranch_prefix = \"" + prefix + "\"\n"
 	cases := []struct {
 		name   string
-		fault  lab.Fault
+		fault  lab.GitFault
 		body   string
 		want   report.ErrorType
 		failAt string
 	}{
-		{"upload-pack 503", lab.Fault{UploadPackStatus: 503}, h.httpsBlock(""), report.ErrHTTP5xx, "advertise"},
-		{"receive-pack 503", lab.Fault{ReceivePackStatus: 503}, h.httpsBlock(push), report.ErrHTTP5xx, "push"},
-		{"advertisement slower than the deadline", lab.Fault{AdvertisementDelay: 10 * time.Second}, h.httpsBlock(""), report.ErrTimeout, "advertise"},
-		{"stall mid-pack over https", lab.Fault{StallAfterBytes: 200}, h.httpsBlock(""), report.ErrTimeout, "clone"},
-		{"stall mid-pack over ssh", lab.Fault{StallAfterBytes: 200}, h.sshBlock(""), report.ErrTimeout, "clone"},
-		{"wrong password", lab.Fault{}, strings.Replace(h.httpsBlock(""), `username = "probe"`, `username = "nobody"`, 1), report.ErrAuth, "advertise"},
-		{"untrusted certificate", lab.Fault{}, strings.Replace(h.httpsBlock(""), "ca_file = \""+h.p.CAFile+"\"\n", "", 1), report.ErrTLS, "advertise"},
-		{"receive-pack 403", lab.Fault{ReceivePackStatus: 403}, h.httpsBlock(push), report.ErrAuth, "push"},
-		{"ssh key not authorized", lab.Fault{}, strings.Replace(h.sshBlock(""), h.key, h.otherKey(), 1), report.ErrAuth, "advertise"},
-		{"ssh host key not in known_hosts", lab.Fault{}, strings.Replace(h.sshBlock(""), h.p.KnownHosts, h.emptyKnownHosts(), 1), report.ErrTLS, "advertise"},
-		{"dns", lab.Fault{}, "url = \"https://no-such-host.invalid/ws/app.git\"\n", report.ErrDNS, "advertise"},
-		{"connect", lab.Fault{}, "url = \"https://127.0.0.1:1/ws/app.git\"\n", report.ErrConnect, "advertise"},
+		{"upload-pack 503", lab.GitFault{UploadPackStatus: 503}, h.httpsBlock(""), report.ErrHTTP5xx, "advertise"},
+		{"receive-pack 503", lab.GitFault{ReceivePackStatus: 503}, h.httpsBlock(push), report.ErrHTTP5xx, "push"},
+		{"advertisement slower than the deadline", lab.GitFault{AdvertisementDelay: 10 * time.Second}, h.httpsBlock(""), report.ErrTimeout, "advertise"},
+		{"stall mid-pack over https", lab.GitFault{StallAfterBytes: 200}, h.httpsBlock(""), report.ErrTimeout, "clone"},
+		{"stall mid-pack over ssh", lab.GitFault{StallAfterBytes: 200}, h.sshBlock(""), report.ErrTimeout, "clone"},
+		{"wrong password", lab.GitFault{}, strings.Replace(h.httpsBlock(""), `username = "probe"`, `username = "nobody"`, 1), report.ErrAuth, "advertise"},
+		{"untrusted certificate", lab.GitFault{}, strings.Replace(h.httpsBlock(""), "ca_file = \""+h.p.CAFile+"\"\n", "", 1), report.ErrTLS, "advertise"},
+		{"receive-pack 403", lab.GitFault{ReceivePackStatus: 403}, h.httpsBlock(push), report.ErrAuth, "push"},
+		{"ssh key not authorized", lab.GitFault{}, strings.Replace(h.sshBlock(""), h.key, h.otherKey(), 1), report.ErrAuth, "advertise"},
+		{"ssh host key not in known_hosts", lab.GitFault{}, strings.Replace(h.sshBlock(""), h.p.KnownHosts, h.emptyKnownHosts(), 1), report.ErrTLS, "advertise"},
+		{"dns", lab.GitFault{}, "url = \"https://no-such-host.invalid/ws/app.git\"\n", report.ErrDNS, "advertise"},
+		{"connect", lab.GitFault{}, "url = \"https://127.0.0.1:1/ws/app.git\"\n", report.ErrConnect, "advertise"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h.p.Faults.Set(c.fault)
-			defer h.p.Faults.Set(lab.Fault{})
+			defer h.p.Faults.Set(lab.GitFault{})
 			timeout := "5s"
 			if c.want == report.ErrTimeout {
 				timeout = "1s"

@@ -184,7 +184,7 @@ func TestSSH_ServerThatNeverSpeaks_TimesOutAtDeadline(t *testing.T) {
 func TestSSH_StallMidPack_TimesOutAtDeadline(t *testing.T) {
 	noLeaks(t)
 	f := newFixture(t)
-	f.faults.Set(lab.Fault{StallAfterBytes: 300})
+	f.faults.Set(lab.GitFault{StallAfterBytes: 300})
 	c := f.sshClient(t, f.ssh.URL(repo))
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
