@@ -20,6 +20,8 @@ type GitHTTP struct {
 	// User and Password, when User is set, require HTTP basic auth.
 	User     string
 	Password string
+	// Token, when set, is also accepted as "Authorization: Bearer <Token>".
+	Token string
 	// Faults is applied to every request (may be nil).
 	Faults *Faults
 
@@ -39,10 +41,13 @@ func (g *GitHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *GitHTTP) serve(w http.ResponseWriter, r *http.Request) {
-	if g.User != "" {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(g.User)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(g.Password)) != 1 {
+	if g.User != "" || g.Token != "" {
+		u, p, basic := r.BasicAuth()
+		basic = basic && g.User != "" && subtle.ConstantTimeCompare([]byte(u), []byte(g.User)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(p), []byte(g.Password)) == 1
+		tok, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		bearer := hasBearer && g.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(g.Token)) == 1
+		if !basic && !bearer {
 			w.Header().Set("WWW-Authenticate", `Basic realm="lab"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return

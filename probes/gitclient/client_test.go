@@ -52,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.repos.Create(context.Background(), repo); err != nil {
 		t.Fatal(err)
 	}
-	f.https = lab.StartGitHTTP(&lab.GitHTTP{Repos: f.repos, User: "probe", Password: "tok-canary-91", Faults: f.faults}, true)
+	f.https = lab.StartGitHTTP(&lab.GitHTTP{Repos: f.repos, User: "probe", Password: "tok-canary-91", Token: "bearer-canary-13", Faults: f.faults}, true)
 	t.Cleanup(f.https.Close)
 	hostKey, _, err := lab.NewSSHKey("")
 	if err != nil {
@@ -231,5 +231,42 @@ func TestNew_EncryptedKeyWithoutPassphrase_IsRefused(t *testing.T) {
 	_, err := New(Options{URL: "ssh://git@127.0.0.1:1/x.git", SSHKeyPEM: pemBytes, InsecureIgnoreHostKey: true})
 	if err == nil || !strings.Contains(err.Error(), "passphrase") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHTTPS_BearerToken_AuthenticatesAndAWrongOneIsAuth(t *testing.T) {
+	noLeaks(t)
+	f := newFixture(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(f.https.Certificate())
+	for tok, want := range map[string]report.ErrorType{"bearer-canary-13": "", "wrong-token": report.ErrAuth} {
+		c, err := New(Options{URL: f.https.URL + "/" + repo, BearerToken: tok, RootCAs: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		refs, err := c.ListRefs(ctx)
+		cancel()
+		c.Close()
+		if classOf(err) != want {
+			t.Fatalf("token %s: got %v (%s), want %q", tok, err, classOf(err), want)
+		}
+		if want == "" && refs["refs/heads/main"] == "" {
+			t.Fatalf("no main in %v", refs)
+		}
+		if err != nil && strings.Contains(err.Error(), tok) {
+			t.Fatalf("token in error: %v", err)
+		}
+	}
+}
+
+func TestHTTPS_WrongPassword_IsAuthWithoutTheSecretInTheError(t *testing.T) {
+	f := newFixture(t)
+	c := f.httpsClient(t, "wrong-canary-55")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Clone(ctx, CloneOptions{})
+	if classOf(err) != report.ErrAuth || strings.Contains(err.Error(), "wrong-canary-55") {
+		t.Fatalf("got %v (%s)", err, classOf(err))
 	}
 }
