@@ -564,3 +564,15 @@ func TestGit_NonFastForward_IsPushRejected(t *testing.T) {
 	wantClass(t, res, report.ErrPushRejected)
 	step(t, res, "cleanup")
 }
+
+func TestGit_InsecureIgnoreHostKey_WarnsAtStartAndStillWorks(t *testing.T) {
+	h := newHarness(t)
+	body := strings.Replace(h.sshBlock(""), "known_hosts = \""+h.p.KnownHosts+"\"", "insecure_ignore_host_key = true", 1)
+	jc, j := h.journey("10s", body)
+	if !strings.Contains(h.logs.String(), "level=WARN") || !strings.Contains(h.logs.String(), "insecure_ignore_host_key") {
+		t.Fatalf("no warning at start: %s", h.logs.String())
+	}
+	if res := h.run(jc, j, time.Unix(1_800_000_000, 0)); res.Status != report.StatusPass {
+		t.Fatalf("got %s %s", res.Status, res.Error)
+	}
+}
