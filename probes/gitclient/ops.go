@@ -212,7 +212,9 @@ func (c *Client) Clone(ctx context.Context, o CloneOptions) (*Clone, error) {
 	return cl, nil
 }
 
-func defaultBranch(refs memoryRefs, adv *packp.AdvRefs) string {
+// defaultBranch finds the branch at the advertised HEAD when the server did
+// not name it (no symref capability).
+func defaultBranch(refs memory.ReferenceStorage, adv *packp.AdvRefs) string {
 	if adv.Head == nil {
 		return ""
 	}
@@ -223,8 +225,6 @@ func defaultBranch(refs memoryRefs, adv *packp.AdvRefs) string {
 	}
 	return ""
 }
-
-type memoryRefs = memory.ReferenceStorage
 
 type countingReader struct {
 	r io.Reader
@@ -359,15 +359,13 @@ func (c *Client) classify(ctx context.Context, err error, relay *sshRelay) error
 	} else if ph := phasesFrom(ctx); ph != nil {
 		code = ph.Status()
 	}
-	{
-		switch {
-		case code >= 500:
-			return probes.Errorf(report.ErrHTTP5xx, "HTTP %d: %w", code, err)
-		case code == 429:
-			return probes.Errorf(report.ErrRateLimited, "HTTP %d: %w", code, err)
-		case code >= 400:
-			return probes.Errorf(report.ErrHTTP4xx, "HTTP %d: %w", code, err)
-		}
+	switch {
+	case code >= 500:
+		return probes.Errorf(report.ErrHTTP5xx, "HTTP %d: %w", code, err)
+	case code == 429:
+		return probes.Errorf(report.ErrRateLimited, "HTTP %d: %w", code, err)
+	case code >= 400:
+		return probes.Errorf(report.ErrHTTP4xx, "HTTP %d: %w", code, err)
 	}
 	if errors.Is(err, transport.ErrRepositoryNotFound) {
 		return probes.Errorf(report.ErrHTTP4xx, "repository not found: %w", err)
