@@ -2,7 +2,6 @@ package lab
 
 import (
 	"crypto/subtle"
-	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -103,9 +102,4 @@ func StartGitHTTP(g *GitHTTP, tls bool) *httptest.Server {
 		return httptest.NewTLSServer(g)
 	}
 	return httptest.NewServer(g)
-}
-
-// RepoURL returns the clone URL of repo on srv.
-func RepoURL(srv *httptest.Server, repo string) string {
-	return fmt.Sprintf("%s/%s", srv.URL, repo)
 }
