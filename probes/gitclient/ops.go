@@ -209,6 +209,15 @@ func (c *Client) Clone(ctx context.Context, o CloneOptions) (*Clone, error) {
 	if _, err := object.GetCommit(cl.st, cl.Head); err != nil {
 		return fail(probes.Errorf(report.ErrProtocol, "the pack lacks the advertised head %s: %w", cl.Head, err))
 	}
+	if ms, ok := cl.st.(*memory.Storage); ok {
+		// File contents were received, hashed and counted; a probe commit
+		// needs only the head's commit and tree, so the blobs are dropped
+		// rather than held in agent memory for the rest of the run.
+		for h := range ms.Blobs {
+			delete(ms.Objects, h)
+			delete(ms.Blobs, h)
+		}
+	}
 	return cl, nil
 }
 
