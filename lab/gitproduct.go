@@ -19,6 +19,9 @@ type GitProductOptions struct {
 	Password string
 	// APIToken, when set, protects the branch API (Bearer).
 	APIToken string
+	// AuthorizedKey, when set, is the client key SSH accepts instead of a
+	// generated one (ClientKeyPEM is then empty).
+	AuthorizedKey ssh.PublicKey
 }
 
 // GitProduct is a small local code-hosting product: the same repositories
@@ -64,8 +67,13 @@ func StartGitProduct(dir string, o GitProductOptions) (*GitProduct, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.ClientKeyPEM = pemBytes
-	p.SSH = &GitSSH{Repos: p.Repos, HostKey: hostKey, AuthorizedKey: clientKey.PublicKey(), Faults: p.Faults}
+	authorized := clientKey.PublicKey()
+	if o.AuthorizedKey != nil {
+		authorized = o.AuthorizedKey
+	} else {
+		p.ClientKeyPEM = pemBytes
+	}
+	p.SSH = &GitSSH{Repos: p.Repos, HostKey: hostKey, AuthorizedKey: authorized, Faults: p.Faults}
 	if err := p.SSH.Start(); err != nil {
 		p.Repos.Close()
 		return nil, err

@@ -593,3 +593,26 @@ func needNXDOMAIN(t *testing.T) {
 		t.Skipf("resolver gives no quick NXDOMAIN here: %v", err)
 	}
 }
+
+func TestGit_EncryptedSSHKeyWithPassphraseSecret_Clones(t *testing.T) {
+	noLeaks(t)
+	labtest.NeedBinary(t, "git", "apt-get install -y git")
+	signer, pemBytes, err := lab.NewSSHKey(canaryPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lab.StartGitProduct(t.TempDir(), lab.GitProductOptions{Repos: []string{repo}, AuthorizedKey: signer.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	key := filepath.Join(t.TempDir(), "id_enc")
+	if err := os.WriteFile(key, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, p: p, logs: &syncBuffer{}, key: key}
+	jc, j := h.journey("10s", h.sshBlock("ssh_key_passphrase = \"env:GIT_PASSWORD\"\n"))
+	if res := h.run(jc, j, time.Unix(1_800_000_000, 0)); res.Status != report.StatusPass {
+		t.Fatalf("got %s/%s %s", res.Status, res.ErrorType, res.Error)
+	}
+}
