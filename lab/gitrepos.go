@@ -57,7 +57,8 @@ func (r *GitRepos) ReplicaRoot() string { return r.replica }
 
 // OnPush sets fn to be called after every ref a write changes (oldSHA or
 // newSHA is ZeroSHA for a created or deleted ref). fn runs synchronously
-// after the write and must not block for long.
+// after the write, with the write lock held: it must not block for long
+// or write to these repositories itself.
 func (r *GitRepos) OnPush(fn func(repo, ref, oldSHA, newSHA string)) {
 	r.mu.Lock()
 	r.onPush = fn
