@@ -4,12 +4,14 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/git"
 	"github.com/vantage-fleet/vantage/probes/pipelines"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
 	return probes.Registry{
+		git.Kind:       git.New,
 		pipelines.Kind: pipelines.New,
 	}
 }
