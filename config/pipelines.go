@@ -115,6 +115,19 @@ type PipelinesJourney struct {
 	// BearerToken or BasicPassword. Default "x-token-auth" (Bitbucket
 	// access tokens) with a bearer token, else BasicUser.
 	PushUser string `toml:"push_user"`
+	// PushPassword is the git password (token) for HTTPS pushes. Default:
+	// bearer_token, else basic_password (a Bitbucket access token works for
+	// both the API and git, with push_user "x-token-auth").
+	PushPassword Secret `toml:"push_password"`
+	// PushCAFile is a PEM bundle trusted for HTTPS pushes instead of the
+	// system roots.
+	PushCAFile string `toml:"push_ca_file"`
+	// PushSSHKeyFile is the private key for an ssh:// push_url; the server
+	// is verified with PushHostKey (an authorized_keys line, preferred) or
+	// the known_hosts file PushKnownHosts. One of them is required.
+	PushSSHKeyFile string `toml:"push_ssh_key_file"`
+	PushKnownHosts string `toml:"push_known_hosts"`
+	PushHostKey    string `toml:"push_host_key"`
 	// BranchPrefix is where push mode creates its probe branches; it pushes
 	// and deletes only there. Default "vantage-probe/".
 	BranchPrefix string `toml:"branch_prefix"`
@@ -236,8 +249,17 @@ func (pj *PipelinesJourney) validate(p *problems, key string, j *Journey) {
 			p.add(key+".push_url", "is required with mode = \"push\"")
 		} else if u, err := url.Parse(pj.PushURL); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ssh") || u.Host == "" {
 			p.add(key+".push_url", "must be an https://, http:// or ssh:// URL")
-		} else if u.User != nil {
-			p.add(key+".push_url", "must not carry credentials; use bearer_token or basic_password")
+		} else if u.User != nil && u.Scheme != "ssh" {
+			p.add(key+".push_url", "must not carry credentials; use push_password, bearer_token or basic_password")
+		} else if _, has := u.User.Password(); has {
+			p.add(key+".push_url", "must not carry a password")
+		} else if u.Scheme == "ssh" {
+			if pj.PushSSHKeyFile == "" {
+				p.add(key+".push_ssh_key_file", "is required for an ssh:// push_url")
+			}
+			if pj.PushHostKey == "" && pj.PushKnownHosts == "" {
+				p.add(key+".push_known_hosts", "push_host_key or push_known_hosts is required to verify the SSH server")
+			}
 		}
 		if strings.Trim(pj.BranchPrefix, "/") == "" || strings.HasPrefix(pj.BranchPrefix, "refs/") {
 			p.add(key+".branch_prefix", "must be a non-empty branch name prefix such as \"vantage-probe/\"")

@@ -140,6 +140,7 @@ type ciCore struct {
 	used     int
 	limited  int
 	released int
+	admitted int
 	closed   chan struct{}
 	once     sync.Once
 }
@@ -262,6 +263,13 @@ func (c *ciCore) Abandoned() int {
 	return c.released
 }
 
+// Requests returns how many requests passed faults, budget and auth.
+func (c *ciCore) Requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.admitted
+}
+
 // Close releases every request held by CIFaultSilent.
 func (c *ciCore) Close() {
 	c.once.Do(func() { close(c.closed) })
@@ -381,6 +389,9 @@ func (c *ciCore) admit(w http.ResponseWriter, r *http.Request, authOK func(*http
 		deny(w, http.StatusUnauthorized, "Authentication failed")
 		return false
 	}
+	c.mu.Lock()
+	c.admitted++
+	c.mu.Unlock()
 	return true
 }
 

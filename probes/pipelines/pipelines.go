@@ -104,17 +104,30 @@ type journey struct {
 }
 
 // New builds a pipelines journey from its validated config. Push mode
-// needs the git journey's push (package probes/gitclient); until that is
-// wired here, New refuses push mode as a prober error.
+// pushes with the git journey's client (probes/gitclient).
 func New(j *config.Journey, env probes.Env) (probes.Journey, error) {
+	var p pusher
+	var secrets []string
 	if j.Pipelines != nil && j.Pipelines.Mode == config.PipelinesModePush {
-		return nil, probes.Internal(fmt.Errorf("journey %s: pipelines mode \"push\" needs the git push client (probes/gitclient), which is not wired yet", j.Name))
+		gp, s, err := newGitPusher(j.Pipelines, env.Agent.Name)
+		if err != nil {
+			return nil, probes.Internal(fmt.Errorf("journey %s: push client: %w", j.Name, err))
+		}
+		p, secrets = gp, s
 	}
-	return newJourney(j, env, nil)
+	jr, err := newJourney(j, env, p, secrets...)
+	if err != nil {
+		if gp, ok := p.(*gitPusher); ok {
+			gp.Close()
+		}
+		return nil, err
+	}
+	return jr, nil
 }
 
-// newJourney builds the journey with an explicit pusher (nil for trigger mode).
-func newJourney(j *config.Journey, env probes.Env, p pusher) (*journey, error) {
+// newJourney builds the journey with an explicit pusher (nil for trigger
+// mode); extraSecrets are redacted from its errors and logs too.
+func newJourney(j *config.Journey, env probes.Env, p pusher, extraSecrets ...string) (*journey, error) {
 	pc := j.Pipelines
 	if pc == nil {
 		return nil, probes.Internal(fmt.Errorf("journey %s: no [journey.pipelines] table", j.Name))
@@ -124,7 +137,7 @@ func newJourney(j *config.Journey, env probes.Env, p pusher) (*journey, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	hc := &http.Client{Transport: tr}
-	var secrets []string
+	secrets := append([]string(nil), extraSecrets...)
 	auth := func(*http.Request) {}
 	switch {
 	case pc.BearerToken.Value() != "":
@@ -160,9 +173,12 @@ func newJourney(j *config.Journey, env probes.Env, p pusher) (*journey, error) {
 	return jr, nil
 }
 
-// Close releases the journey's idle API connections.
+// Close releases the journey's idle API and git connections.
 func (j *journey) Close() error {
 	j.hc.CloseIdleConnections()
+	if c, ok := j.push.(interface{ Close() }); ok {
+		c.Close()
+	}
 	return nil
 }
 

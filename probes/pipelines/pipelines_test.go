@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +41,7 @@ type sim interface {
 	Stops() []string
 	Runs() int
 	RateLimited() int
+	Requests() int
 	Abandoned() int
 	Close()
 }
@@ -104,7 +104,7 @@ max_poll_interval = "20ms"
 %s
 `, timeout, provider, e.srv.URL, extra)
 	c, err := config.LoadBytes("test.toml", []byte(src), func(k string) (string, bool) {
-		return canary, k == "PIPE_TOKEN"
+		return canary, k == "PIPE_TOKEN" || k == "GIT_PW"
 	})
 	if err != nil {
 		e.t.Fatalf("config: %v", err)
@@ -272,7 +272,9 @@ func TestPipelines_RunningAtDeadline_StopsPipelineAndIsPipelineTimeout(t *testin
 
 func TestPipelines_429_BacksOffAndRecovers(t *testing.T) {
 	forEachProvider(t, func(t *testing.T, pc providerCase) {
-		e := newEnv(t, pc, lab.CISimConfig{RunTime: 40 * time.Millisecond, RequestBudget: 2, BudgetWindow: 30 * time.Millisecond})
+		// Trigger and the first poll spend the budget; the next poll comes
+		// well within the window and is refused until the window turns.
+		e := newEnv(t, pc, lab.CISimConfig{RunTime: 100 * time.Millisecond, RequestBudget: 2, BudgetWindow: 150 * time.Millisecond})
 		res := e.run(e.journeyConfig(pc.name, "5s", `rate_limit_retries = 20`), nil)
 		if res.Status != report.StatusPass {
 			t.Fatalf("got %s/%s %q", res.Status, res.ErrorType, res.Error)
@@ -345,7 +347,8 @@ func TestPipelines_MalformedJSONWhilePolling_IsProtocolAndStops(t *testing.T) {
 		jc := e.journeyConfig(pc.name, "5s", "")
 		done := make(chan report.Result)
 		go func() { done <- e.run(jc, nil) }()
-		waitFor(t, func() bool { return e.sim.Runs() == 1 })
+		// Trigger and at least two polls done: the journey is polling.
+		waitFor(t, func() bool { return e.sim.Requests() >= 4 })
 		e.sim.SetFault(lab.CIFaultTruncated)
 		res := <-done
 		if res.ErrorType != report.ErrProtocol {
@@ -377,7 +380,7 @@ func TestPipelines_SilentAPIWhilePolling_IsTimeoutAndStopIsBounded(t *testing.T)
 stop_timeout = "100ms"`)
 		done := make(chan report.Result)
 		go func() { done <- e.run(jc, nil) }()
-		waitFor(t, func() bool { return e.sim.Runs() == 1 })
+		waitFor(t, func() bool { return e.sim.Requests() >= 4 })
 		e.sim.SetFault(lab.CIFaultSilent)
 		res := <-done
 		if res.Status != report.StatusFail || res.ErrorType != report.ErrTimeout {
@@ -539,99 +542,102 @@ func (s *scripted) get(context.Context, string) (status, error) {
 
 // --- push mode ---
 
-// cliPusher is a stand-in for probes/gitclient (not on main yet): it
-// pushes with the git CLI into a local bare repository served by nothing,
-// and tells the simulator about the push as the lab's git server will.
-type cliPusher struct {
-	t      *testing.T
-	bare   string
-	work   string
-	notify func(branch, sha string)
-}
-
-func newCLIPusher(t *testing.T, notify func(branch, sha string)) *cliPusher {
+// labGit starts the lab's git product (real git http-backend over HTTPS)
+// with one repository, and tells the simulator about every branch update
+// as a product would. The git password is the canary too.
+func labGit(t *testing.T, s sim) *lab.GitProduct {
+	t.Helper()
 	labtest.NeedBinary(t, "git", "apt-get install -y git")
-	dir := t.TempDir()
-	p := &cliPusher{t: t, bare: dir + "/repo.git", work: dir + "/work", notify: notify}
-	ctx := context.Background()
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", "-b", "main", p.bare},
-		{"clone", "-q", p.bare, p.work},
-		{"-C", p.work, "commit", "-q", "--allow-empty", "-m", "init"},
-		{"-C", p.work, "push", "-q", "origin", "HEAD:refs/heads/main"},
-	} {
-		if _, err := p.git(ctx, args...); err != nil {
-			t.Fatal(err)
-		}
+	p, err := lab.StartGitProduct(t.TempDir(), lab.GitProductOptions{Repos: []string{"ws/app.git"}, User: "probe", Password: canary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if s != nil {
+		p.Repos.OnPush(func(repo, ref, oldSHA, newSHA string) {
+			if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+				s.NotifyPush(b, newSHA)
+			}
+		})
 	}
 	return p
 }
 
-func (p *cliPusher) git(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "user.name=probe", "-c", "user.email=probe@example.com",
-		"-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Env = append(cmd.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git %v: %w: %s", args, err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
+func pushConfig(p *lab.GitProduct, extra string) string {
+	return fmt.Sprintf(`mode = "push"
+push_url = %q
+push_user = "probe"
+push_password = "env:GIT_PW"
+push_ca_file = %q
+%s`, p.HTTPSURL("ws/app.git"), p.CAFile, extra)
 }
 
-func (p *cliPusher) PushProbeCommit(ctx context.Context, branch string) (string, error) {
-	if _, err := p.git(ctx, "-C", p.work, "commit", "-q", "--allow-empty", "-m", "probe "+branch); err != nil {
-		return "", err
-	}
-	sha, err := p.git(ctx, "-C", p.work, "rev-parse", "HEAD")
+// runNew runs the journey built by the real constructor New.
+func (e *env) runNew(jc *config.Journey) report.Result {
+	e.t.Helper()
+	j, err := New(jc, probes.Env{Agent: config.Agent{Name: "eu-1"}})
 	if err != nil {
-		return "", err
+		e.t.Fatal(err)
 	}
-	if _, err := p.git(ctx, "-C", p.work, "push", "-q", "origin", "HEAD:refs/heads/"+branch); err != nil {
-		return "", err
-	}
-	p.notify(branch, sha)
-	return sha, nil
+	defer j.(probes.Closer).Close()
+	r := &probes.Runner{Agent: "eu-1", Region: "eu", Redact: report.NewRedactor(canary),
+		Log: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	res := r.Execute(context.Background(), j, probes.Spec{Journey: jc, Slot: time.Now().Truncate(time.Millisecond), Trigger: report.TriggerManual})
+	e.noCanary(res)
+	return res
 }
 
-func (p *cliPusher) DeleteBranch(ctx context.Context, branch string) error {
-	_, err := p.git(ctx, "-C", p.work, "push", "-q", "origin", ":refs/heads/"+branch)
-	return err
-}
-
-func (p *cliPusher) branches() string {
-	out, err := p.git(context.Background(), "-C", p.bare, "for-each-ref", "--format=%(refname)")
+func probeBranches(t *testing.T, p *lab.GitProduct) []string {
+	t.Helper()
+	refs, err := p.Repos.Refs(context.Background(), "ws/app.git")
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
+	}
+	var out []string
+	for ref := range refs {
+		if strings.Contains(ref, "vantage-probe/") {
+			out = append(out, ref)
+		}
 	}
 	return out
 }
 
-func TestPipelinesPush_TriggerDelay_IsReflectedInPushToStart(t *testing.T) {
+func TestPipelinesPush_LabGitServer_TriggerDelayIsReflectedInPushToStart(t *testing.T) {
 	forEachProvider(t, func(t *testing.T, pc providerCase) {
 		const delay = 250 * time.Millisecond
 		e := newEnv(t, pc, lab.CISimConfig{TriggerDelay: delay, RunTime: 20 * time.Millisecond})
-		p := newCLIPusher(t, e.sim.NotifyPush)
-		jc := e.journeyConfig(pc.name, "5s", `mode = "push"
-push_url = "https://git.example/acme/app.git"
-wait_for_result = true`)
-		res := e.run(jc, p)
+		g := labGit(t, e.sim)
+		jc := e.journeyConfig(pc.name, "10s", pushConfig(g, "wait_for_result = true"))
+		res := e.runNew(jc)
 		if res.Status != report.StatusPass {
 			t.Fatalf("got %s/%s %q; steps %s", res.Status, res.ErrorType, res.Error, stepNames(res))
 		}
 		if got := stepNames(res); got != "push=pass start=pass queued=pass running=pass result=pass cleanup=pass" {
 			t.Fatalf("steps %s", got)
 		}
-		ms, _ := runAttr(res, "vantage.pipeline.push_to_start_ms").(float64)
-		if ms < float64(delay/time.Millisecond) {
-			t.Fatalf("push_to_start_ms = %.1f, below the simulated trigger delay %s", ms, delay)
+		sha, _ := stepAttr(res, "push", "vcs.ref.head.revision").(string)
+		if len(sha) != 40 {
+			t.Fatalf("pushed sha %q", sha)
 		}
-		if b := p.branches(); strings.Contains(b, "vantage-probe/") {
-			t.Fatalf("probe branch not cleaned up: %s", b)
+		// The server notifies the simulator during the push, before the
+		// client sees it done: the delay is a lower bound less that margin.
+		ms, _ := runAttr(res, "vantage.pipeline.push_to_start_ms").(float64)
+		var pushMS float64
+		for _, s := range res.Steps {
+			if s.Name == "push" {
+				pushMS = report.Millis(s.Duration)
+			}
+		}
+		if ms+pushMS < float64(delay/time.Millisecond) {
+			t.Fatalf("push_to_start_ms = %.1f (push %.1f ms), below the simulated trigger delay %s", ms, pushMS, delay)
+		}
+		if b := probeBranches(t, g); len(b) != 0 {
+			t.Fatalf("probe branch not cleaned up: %v", b)
 		}
 
 		// Without a trigger delay the same journey sees the pipeline sooner.
 		e.sim.SetTriggerDelay(0)
-		res = e.run(jc, p)
+		res = e.runNew(jc)
 		fast, _ := runAttr(res, "vantage.pipeline.push_to_start_ms").(float64)
 		if res.Status != report.StatusPass || fast >= ms {
 			t.Fatalf("no-delay run: %s %q push_to_start_ms %.1f (delayed %.1f)", res.Status, res.Error, fast, ms)
@@ -642,28 +648,31 @@ wait_for_result = true`)
 func TestPipelinesPush_NoPipelineStarted_IsPipelineTimeoutAndCleansUp(t *testing.T) {
 	pc := providers[0]
 	e := newEnv(t, pc, lab.CISimConfig{})
-	p := newCLIPusher(t, func(string, string) {}) // the product never starts a pipeline
-	res := e.run(e.journeyConfig(pc.name, "200ms", `mode = "push"
-push_url = "https://git.example/acme/app.git"`), p)
+	g := labGit(t, nil) // the product never starts a pipeline
+	res := e.runNew(e.journeyConfig(pc.name, "1s", pushConfig(g, "")))
 	if res.ErrorType != report.ErrPipelineTimeout {
 		t.Fatalf("got %s/%s %q", res.Status, res.ErrorType, res.Error)
 	}
 	if got := stepNames(res); got != "push=pass start=fail cleanup=pass" {
 		t.Fatalf("steps %s", got)
 	}
-	if b := p.branches(); strings.Contains(b, "vantage-probe/") {
-		t.Fatalf("probe branch not cleaned up: %s", b)
+	if b := probeBranches(t, g); len(b) != 0 {
+		t.Fatalf("probe branch not cleaned up: %v", b)
 	}
 }
 
-func TestNew_PushModeWithoutGitClient_IsProbeError(t *testing.T) {
-	e := &env{t: t, srv: &httptest.Server{URL: "http://127.0.0.1:1"}}
-	jc := e.journeyConfig(config.PipelinesBitbucket, "5s", `mode = "push"
-push_url = "https://git.example/acme/app.git"`)
-	if _, err := New(jc, probes.Env{}); err == nil {
-		t.Fatal("push mode built without a pusher")
-	} else if s, _ := probes.Classify(err); s != report.StatusProbeError {
-		t.Fatalf("classified %s", s)
+func TestPipelinesPush_WrongGitPassword_IsAuthAndStartsNothing(t *testing.T) {
+	pc := providers[0]
+	e := newEnv(t, pc, lab.CISimConfig{})
+	g := labGit(t, e.sim)
+	jc := e.journeyConfig(pc.name, "5s", pushConfig(g, ""))
+	jc.Pipelines.PushPassword = config.SecretValue("env:GIT_PW", "not-the-password")
+	res := e.runNew(jc)
+	if res.ErrorType != report.ErrAuth {
+		t.Fatalf("got %s/%s %q; steps %s", res.Status, res.ErrorType, res.Error, stepNames(res))
+	}
+	if e.sim.Runs() != 0 {
+		t.Fatal("a rejected push started a pipeline")
 	}
 }
 
