@@ -4,9 +4,12 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	probehttp "github.com/vantage-fleet/vantage/probes/http"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
-	return probes.Registry{}
+	return probes.Registry{
+		probehttp.Kind: probehttp.New,
+	}
 }
