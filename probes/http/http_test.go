@@ -168,7 +168,7 @@ func TestHTTP_EachFailedCheck_HasItsErrorType(t *testing.T) {
 	u := srv.URL
 	cases := []struct {
 		name, step, extra string
-		want               report.ErrorType
+		want              report.ErrorType
 	}{
 		{"status 401 is auth", `url = "` + u + `/status/401"`, "", report.ErrAuth},
 		{"status 403 is auth", `url = "` + u + `/status/403"`, "", report.ErrAuth},
