@@ -65,7 +65,9 @@ func (r *Redactor) String(s string) string {
 			}
 		}
 	}
-	if strings.Contains(s, "://") {
+	// Cheap checks first: the regular expressions cost microseconds, and
+	// most strings (every URL without userinfo) cannot match them.
+	if strings.Contains(s, "://") && strings.Contains(s, "@") {
 		s = urlUserinfo.ReplaceAllString(s, "${1}"+Mask+"@")
 	}
 	if strings.Contains(s, "=") {
