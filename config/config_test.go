@@ -153,3 +153,23 @@ func FuzzLoadBytes(f *testing.F) {
 		}
 	})
 }
+
+func TestLoad_ScheduleForms(t *testing.T) {
+	cases := map[string]string{
+		`"@every 30s"`:     "30s",
+		`"*/30 * * * * *"`: "30s",  // cron with a seconds field
+		`"* * * * *"`:      "1m0s", // five fields: seconds omitted
+		`"@hourly"`:        "1h0m0s",
+	}
+	for sched, interval := range cases {
+		src := strings.Replace(good, `schedule = "@every 30s"`, "schedule = "+sched, 1)
+		c, err := LoadBytes("s.toml", []byte(src), env(map[string]string{"TOKEN": "t0k3n"}))
+		if err != nil {
+			t.Errorf("%s: %v", sched, err)
+			continue
+		}
+		if got := c.Journey[0].Interval.D.String(); got != interval {
+			t.Errorf("%s: interval %s, want %s", sched, got, interval)
+		}
+	}
+}

@@ -382,3 +382,16 @@ func TestHTTP_CanarySecretInBearerAndURL_NeverInResultJSONOrLogs(t *testing.T) {
 		}
 	}
 }
+
+func FuzzLookup(f *testing.F) {
+	f.Add([]byte(`{"data":{"items":[{"state":"ok"}]}}`), "data.items.0.state")
+	f.Add([]byte(`[1,2,{"a":null}]`), "2.a")
+	f.Add([]byte(`"x"`), "a.b")
+	f.Fuzz(func(t *testing.T, body []byte, path string) {
+		doc, err := decodeJSON(body)
+		if err != nil {
+			return
+		}
+		_, _ = lookup(doc, path)
+	})
+}
