@@ -395,3 +395,26 @@ func FuzzLookup(f *testing.F) {
 		_, _ = lookup(doc, path)
 	})
 }
+
+func TestHTTP_BasicAuthFromSecret_IsSent(t *testing.T) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "probe-bot" || p != "pw-canary-9d" {
+			w.WriteHeader(nethttp.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, "welcome")
+	}))
+	defer srv.Close()
+	src := journeyTOML("5s", "basic_user = \"probe-bot\"\nbasic_password = \"env:PW\"\n[[journey.http.step]]\nurl = \""+srv.URL+"/\"\n")
+	res, logs := runJourney(t, src, map[string]string{"PW": "pw-canary-9d"})
+	if res.Status != report.StatusPass {
+		t.Fatalf("got %s/%s: %s", res.Status, res.ErrorType, res.Error)
+	}
+	res, logs = runJourney(t, src, map[string]string{"PW": "wrong-password"})
+	if res.ErrorType != report.ErrAuth {
+		t.Fatalf("wrong password: got %s/%s: %s", res.Status, res.ErrorType, res.Error)
+	}
+	if strings.Contains(logs, "wrong-password") {
+		t.Fatal("password in logs")
+	}
+}
