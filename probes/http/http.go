@@ -209,6 +209,10 @@ func (j *Journey) Run(ctx context.Context, run *probes.Run) error {
 		DisableCompression:  true,
 	}
 	defer tr.CloseIdleConnections()
+	// The journey is known by its first request: that is what alerts name.
+	if u, err := url.Parse(j.steps[0].cfg.URL); err == nil {
+		run.Rec.SetAttrs(semconv.URLFullKey.String(j.redactURL(j.steps[0].cfg.URL)), semconv.ServerAddressKey.String(u.Hostname()))
+	}
 	vars := map[string]string{}
 	for i := range j.steps {
 		if err := j.runStep(ctx, tr, run, &j.steps[i], vars); err != nil {

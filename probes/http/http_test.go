@@ -132,6 +132,9 @@ body_matches = ['state.*ok']
 	if len(res.Steps) != 2 || res.Steps[0].Name != "login" || res.Steps[1].Name != "item" {
 		t.Fatalf("steps: %+v", res.Steps)
 	}
+	if len(res.Attrs) != 2 || res.Attrs[1].Value.AsString() != "127.0.0.1" {
+		t.Errorf("journey attrs: %v", res.Attrs)
+	}
 	first := res.Steps[0]
 	for _, k := range []string{"vantage.http.phase.dns_ms", "vantage.http.phase.connect_ms", "vantage.http.phase.tls_ms",
 		"vantage.http.phase.ttfb_ms", "vantage.http.phase.transfer_ms", "url.full", "vantage.tls.cert.days_left"} {
