@@ -47,6 +47,8 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxRedirects is how many redirects a step follows.
 	DefaultMaxRedirects = 10
+	// maxHeaderBytes bounds the response headers of one request.
+	maxHeaderBytes = 64 << 10
 	// maxPEMBytes bounds a CA bundle or client certificate file.
 	maxPEMBytes = 1 << 20
 )
@@ -207,6 +209,8 @@ func (j *Journey) Run(ctx context.Context, run *probes.Run) error {
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 2,
 		DisableCompression:  true,
+		// Response headers are bounded like bodies (net/http's default is 1 MiB).
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	defer tr.CloseIdleConnections()
 	// The journey is known by its first request: that is what alerts name.

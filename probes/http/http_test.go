@@ -319,12 +319,16 @@ func TestHTTP_ServerThatNeverAnswers_IsTimeoutAtTheDeadline(t *testing.T) {
 			c.Close()
 		}
 	}()
-	res, _ := runJourney(t, journeyTOML("300ms", "[[journey.http.step]]\nurl = \"http://"+ln.Addr().String()+"/\"\n"), nil)
-	if res.Status != report.StatusFail || res.ErrorType != report.ErrTimeout {
-		t.Fatalf("got %s/%s: %s", res.Status, res.ErrorType, res.Error)
-	}
-	if res.Duration < 300*time.Millisecond {
-		t.Fatalf("ended before its deadline: %s", res.Duration)
+	// Over https the silence falls in the TLS handshake, over http in the
+	// wait for the response.
+	for _, scheme := range []string{"http", "https"} {
+		res, _ := runJourney(t, journeyTOML("300ms", "[[journey.http.step]]\nurl = \""+scheme+"://"+ln.Addr().String()+"/\"\n"), nil)
+		if res.Status != report.StatusFail || res.ErrorType != report.ErrTimeout {
+			t.Fatalf("%s: got %s/%s: %s", scheme, res.Status, res.ErrorType, res.Error)
+		}
+		if res.Duration < 300*time.Millisecond {
+			t.Fatalf("%s: ended before its deadline: %s", scheme, res.Duration)
+		}
 	}
 }
 
