@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -227,35 +228,49 @@ func (j *Journey) Run(ctx context.Context, run *probes.Run) error {
 }
 
 // phases collects the httptrace timings of one step (all its requests,
-// redirects included).
+// redirects included). The hooks run on the transport's goroutines (a dial
+// may still be finishing after a failed request returned), hence the lock.
 type phases struct {
+	mu                                              sync.Mutex
 	dnsStart, connStart, tlsStart, wrote, firstByte time.Time
 	dns, connect, tls                               time.Duration
-	redirects                                       int
+}
+
+// mark runs f under the lock; the hooks are one-liners through it.
+func (p *phases) mark(f func()) {
+	p.mu.Lock()
+	f()
+	p.mu.Unlock()
 }
 
 func (p *phases) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		DNSStart: func(httptrace.DNSStartInfo) { p.dnsStart = time.Now() },
+		DNSStart: func(httptrace.DNSStartInfo) { p.mark(func() { p.dnsStart = time.Now() }) },
 		DNSDone: func(httptrace.DNSDoneInfo) {
-			if !p.dnsStart.IsZero() {
-				p.dns += time.Since(p.dnsStart)
-			}
+			p.mark(func() {
+				if !p.dnsStart.IsZero() {
+					p.dns += time.Since(p.dnsStart)
+				}
+			})
 		},
-		ConnectStart: func(_, _ string) { p.connStart = time.Now() },
+		ConnectStart: func(_, _ string) { p.mark(func() { p.connStart = time.Now() }) },
 		ConnectDone: func(_, _ string, _ error) {
-			if !p.connStart.IsZero() {
-				p.connect += time.Since(p.connStart)
-			}
+			p.mark(func() {
+				if !p.connStart.IsZero() {
+					p.connect += time.Since(p.connStart)
+				}
+			})
 		},
-		TLSHandshakeStart: func() { p.tlsStart = time.Now() },
+		TLSHandshakeStart: func() { p.mark(func() { p.tlsStart = time.Now() }) },
 		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			if !p.tlsStart.IsZero() {
-				p.tls += time.Since(p.tlsStart)
-			}
+			p.mark(func() {
+				if !p.tlsStart.IsZero() {
+					p.tls += time.Since(p.tlsStart)
+				}
+			})
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { p.wrote = time.Now() },
-		GotFirstResponseByte: func() { p.firstByte = time.Now() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { p.mark(func() { p.wrote = time.Now() }) },
+		GotFirstResponseByte: func() { p.mark(func() { p.firstByte = time.Now() }) },
 	}
 }
 
@@ -325,6 +340,8 @@ func (j *Journey) runStep(ctx context.Context, tr nethttp.RoundTripper, run *pro
 // being written to the first response byte (server time plus one round
 // trip); transfer is from the first byte to the end of the body.
 func (j *Journey) setPhases(st *probes.StepTimer, ph *phases, start, end time.Time) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
 	kv := []attribute.KeyValue{AttrPhaseDNS.Float64(ms(ph.dns)), AttrPhaseConnect.Float64(ms(ph.connect)),
 		AttrPhaseTLS.Float64(ms(ph.tls))}
 	if !ph.wrote.IsZero() && !ph.firstByte.IsZero() && ph.firstByte.After(ph.wrote) {
