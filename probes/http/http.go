@@ -293,7 +293,14 @@ func (j *Journey) runStep(ctx context.Context, tr nethttp.RoundTripper, run *pro
 	st.Set(semconv.ServerAddressKey.String(req.URL.Hostname()))
 	req.Header.Set("User-Agent", "vantage-prober")
 	for k, v := range s.cfg.Headers {
-		req.Header.Set(k, substitute(v, vars, nil))
+		v = substitute(v, vars, nil)
+		if strings.EqualFold(k, "Host") {
+			// net/http sends req.Host, not a Host header: this is how a
+			// journey probes one edge by address under the product's name.
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
 	}
 	switch {
 	case j.bearer != "":
@@ -309,16 +316,15 @@ func (j *Journey) runStep(ctx context.Context, tr nethttp.RoundTripper, run *pro
 		redirects = len(via)
 		return nil
 	}}
-	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		j.setPhases(st, &ph, start, time.Time{})
+		j.setPhases(st, &ph, time.Time{})
 		return st.End(fmt.Errorf("step %s: %s %s: %w", s.name, s.method, j.redactURL(rawURL), unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	b, readErr := io.ReadAll(io.LimitReader(resp.Body, j.maxBody+1))
 	end := time.Now()
-	j.setPhases(st, &ph, start, end)
+	j.setPhases(st, &ph, end)
 	st.Set(semconv.HTTPResponseStatusCodeKey.Int(resp.StatusCode),
 		semconv.HTTPResponseBodySizeKey.Int(len(b)), AttrRedirects.Int(redirects))
 	if readErr != nil {
@@ -339,7 +345,7 @@ func (j *Journey) runStep(ctx context.Context, tr nethttp.RoundTripper, run *pro
 // setPhases records the step's phase timings. ttfb is from the request
 // being written to the first response byte (server time plus one round
 // trip); transfer is from the first byte to the end of the body.
-func (j *Journey) setPhases(st *probes.StepTimer, ph *phases, start, end time.Time) {
+func (j *Journey) setPhases(st *probes.StepTimer, ph *phases, end time.Time) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	kv := []attribute.KeyValue{AttrPhaseDNS.Float64(ms(ph.dns)), AttrPhaseConnect.Float64(ms(ph.connect)),

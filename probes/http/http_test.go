@@ -99,6 +99,10 @@ func api(t *testing.T) nethttp.Handler {
 			nethttp.Error(w, "bad session "+r.PathValue("session"), nethttp.StatusForbidden)
 			return
 		}
+		if r.Host != "api.example.test" || r.Header.Get("X-Trace") != "t-s e/1" {
+			nethttp.Error(w, "bad host or header", nethttp.StatusBadRequest)
+			return
+		}
 		w.Header().Set("X-Version", "v2.3")
 		fmt.Fprint(w, `{"state":"ok"}`)
 	})
@@ -121,6 +125,7 @@ cert_min_days = 30
 [[journey.http.step]]
 name = "item"
 url = "%s/items/${session}"
+headers = { Host = "api.example.test", X-Trace = "t-${session}" }
 header_equals = { "X-Version" = "v2.3" }
 header_matches = { "X-Version" = '^v2\.' }
 body_contains = ['"ok"']
