@@ -90,6 +90,8 @@ url = "ftp://x"
 			"good.toml:28: journey[1].timeout: timeout 1h0m0s is longer than the schedule interval 30s",
 			"good.toml:31: journey[1].http.step[0].url: must be an absolute http:// or https:// URL",
 		}},
+		{"bad HTTP method", strings.Replace(good, `expect_status = [200]`, "expect_status = [200]\nmethod = \"GE T\"", 1),
+			[]string{`good.toml:24: journey[0].http.step[0].method: "GE T" is not an HTTP method (GET, POST, …)`}},
 		{"syntax error", good + "x = [\n", []string{"good.toml:"}},
 		{"wrong type", strings.Replace(good, `name = "eu-1"`, `name = 5`, 1), []string{"good.toml:3: agent.name: "}},
 	}

@@ -69,6 +69,8 @@ type HTTPStep struct {
 	CertMinDays int `toml:"cert_min_days"`
 }
 
+var httpMethod = regexp.MustCompile(`^[A-Za-z]{1,20}$`)
+
 var captureName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (h *HTTPJourney) validate(p *problems, key string, j *Journey) {
@@ -99,6 +101,9 @@ func (h *HTTPJourney) validate(p *problems, key string, j *Journey) {
 		} else if u, err := url.Parse(strings.NewReplacer("${", "", "}", "").Replace(s.URL)); err != nil ||
 			(u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add(sk+".url", "must be an absolute http:// or https:// URL")
+		}
+		if s.Method != "" && !httpMethod.MatchString(s.Method) {
+			p.add(sk+".method", fmt.Sprintf("%q is not an HTTP method (GET, POST, …)", s.Method))
 		}
 		for _, code := range s.ExpectStatus {
 			if code < 100 || code > 599 {
