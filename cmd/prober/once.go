@@ -111,10 +111,31 @@ func fmtAttrs(attrs []attribute.KeyValue) string {
 		if kv.Value.Type() == attribute.FLOAT64 {
 			v = fmt.Sprintf("%.2f", kv.Value.AsFloat64())
 		}
-		parts = append(parts, string(kv.Key)+"="+v)
+		parts = append(parts, shortKey(string(kv.Key))+"="+v)
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, " ")
+}
+
+// shortKey names an attribute for a person: its last segment, or a short
+// word where that would be unclear.
+func shortKey(k string) string {
+	switch k {
+	case "url.full":
+		return "url"
+	case "server.address":
+		return "server"
+	case "http.response.body.size":
+		return "bytes"
+	case "http.response.status_code":
+		return "status"
+	case "http.request.method":
+		return "method"
+	}
+	if i := strings.LastIndexByte(k, '.'); i >= 0 {
+		return k[i+1:]
+	}
+	return k
 }
 
 // newLogger is the agent's logger: JSON lines on stderr.
