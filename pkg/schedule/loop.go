@@ -66,11 +66,13 @@ type Loop struct {
 	// them. Default 30 s.
 	StopGrace time.Duration
 	// ShouldRun is asked at each slot whether this agent runs it (fleet
-	// ownership). Nil means always.
+	// ownership). Nil means always. It runs on the loop's goroutine, so it
+	// must return quickly.
 	ShouldRun func(journey string, slot time.Time) bool
 	// Offset shifts a journey's slots (the region phase offset): the run
 	// for slot s starts at s + Offset(journey), and carries slot s. Nil
-	// means 0. It is asked again for every slot, so it may change.
+	// means 0. It is asked again for every slot, so it may change. It is
+	// called with the Loop's lock held: it must not call the Loop.
 	Offset func(journey string) time.Duration
 	// Log receives one line per skipped slot and refused request.
 	Log *slog.Logger
