@@ -76,6 +76,9 @@ type Journey struct {
 	maxBody      int64
 	maxRedirects int
 	redact       *report.Redactor
+	// attrs are the journey-level attributes: the journey is known by its
+	// first request, which is what alerts name.
+	attrs []attribute.KeyValue
 }
 
 // step is a configured step with its regular expressions compiled once.
@@ -143,6 +146,14 @@ func New(j *config.Journey, env probes.Env) (probes.Journey, error) {
 			s.bodyMatches = append(s.bodyMatches, c)
 		}
 		jr.steps = append(jr.steps, s)
+	}
+	if len(jr.steps) == 0 {
+		return nil, fmt.Errorf("journey %s: no steps", j.Name)
+	}
+	first := jr.steps[0].cfg.URL
+	jr.attrs = append(jr.attrs, semconv.URLFullKey.String(jr.redactURL(first)))
+	if u, err := url.Parse(first); err == nil {
+		jr.attrs = append(jr.attrs, semconv.ServerAddressKey.String(u.Hostname()))
 	}
 	return jr, nil
 }
@@ -214,10 +225,7 @@ func (j *Journey) Run(ctx context.Context, run *probes.Run) error {
 		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	defer tr.CloseIdleConnections()
-	// The journey is known by its first request: that is what alerts name.
-	if u, err := url.Parse(j.steps[0].cfg.URL); err == nil {
-		run.Rec.SetAttrs(semconv.URLFullKey.String(j.redactURL(j.steps[0].cfg.URL)), semconv.ServerAddressKey.String(u.Hostname()))
-	}
+	run.Rec.SetAttrs(j.attrs...)
 	vars := map[string]string{}
 	for i := range j.steps {
 		if err := j.runStep(ctx, tr, run, &j.steps[i], vars); err != nil {
