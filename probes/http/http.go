@@ -89,6 +89,8 @@ type step struct {
 	expect        []int
 	headerMatches map[string]*regexp.Regexp
 	bodyMatches   []*regexp.Regexp
+	// The maps' keys, sorted once, so that checks run in a stable order.
+	headerEqualsKeys, headerMatchesKeys, jsonEqualsKeys, captureKeys []string
 }
 
 // New builds an HTTP journey from its validated config. It reads the CA
@@ -124,7 +126,9 @@ func New(j *config.Journey, env probes.Env) (probes.Journey, error) {
 	}
 	for i, sc := range h.Step {
 		s := step{cfg: sc, name: sc.Name, method: strings.ToUpper(sc.Method), expect: sc.ExpectStatus,
-			headerMatches: map[string]*regexp.Regexp{}}
+			headerMatches:    map[string]*regexp.Regexp{},
+			headerEqualsKeys: sortedKeys(sc.HeaderEquals), headerMatchesKeys: sortedKeys(sc.HeaderMatches),
+			jsonEqualsKeys: sortedKeys(sc.JSONEquals), captureKeys: sortedKeys(sc.Capture)}
 		if s.name == "" {
 			s.name = fmt.Sprintf("step-%d", i+1)
 		}
@@ -421,12 +425,12 @@ func (j *Journey) assert(st *probes.StepTimer, s *step, resp *nethttp.Response, 
 	fail := func(format string, args ...any) error {
 		return probes.Errorf(report.ErrAssertion, "step %s: "+format, append([]any{s.name}, args...)...)
 	}
-	for _, k := range sortedKeys(s.cfg.HeaderEquals) {
+	for _, k := range s.headerEqualsKeys {
 		if got := resp.Header.Get(k); got != s.cfg.HeaderEquals[k] {
 			return fail("header %s is %q, want %q", k, clip(got), s.cfg.HeaderEquals[k])
 		}
 	}
-	for _, k := range sortedKeys(s.cfg.HeaderMatches) {
+	for _, k := range s.headerMatchesKeys {
 		if got := resp.Header.Get(k); !s.headerMatches[k].MatchString(got) {
 			return fail("header %s is %q, which does not match %q", k, clip(got), s.cfg.HeaderMatches[k])
 		}
@@ -458,7 +462,7 @@ func (j *Journey) assert(st *probes.StepTimer, s *step, resp *nethttp.Response, 
 	if err != nil {
 		return fail("response is not JSON: %v", err)
 	}
-	for _, path := range sortedKeys(s.cfg.JSONEquals) {
+	for _, path := range s.jsonEqualsKeys {
 		got, err := lookup(doc, path)
 		if err != nil {
 			return fail("JSON path %s: %v", path, err)
@@ -467,7 +471,7 @@ func (j *Journey) assert(st *probes.StepTimer, s *step, resp *nethttp.Response, 
 			return fail("JSON path %s is %q, want %q", path, clip(got), s.cfg.JSONEquals[path])
 		}
 	}
-	for _, name := range sortedKeys(s.cfg.Capture) {
+	for _, name := range s.captureKeys {
 		got, err := lookup(doc, s.cfg.Capture[name])
 		if err != nil {
 			return fail("capture %s: JSON path %s: %v", name, s.cfg.Capture[name], err)
