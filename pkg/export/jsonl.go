@@ -20,6 +20,8 @@ type JSONL struct {
 	f  *os.File // nil when writing to a caller's writer
 }
 
+var _ Exporter = (*JSONL)(nil)
+
 // NewJSONL opens path for appending ("" or "-" means stdout, the writer
 // given).
 func NewJSONL(path string, stdout io.Writer) (*JSONL, error) {
