@@ -5,12 +5,14 @@ package kinds
 import (
 	"github.com/vantage-fleet/vantage/probes"
 	"github.com/vantage-fleet/vantage/probes/git"
+	probehttp "github.com/vantage-fleet/vantage/probes/http"
 	"github.com/vantage-fleet/vantage/probes/pipelines"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
 	return probes.Registry{
+		probehttp.Kind: probehttp.New,
 		git.Kind:       git.New,
 		pipelines.Kind: pipelines.New,
 	}
