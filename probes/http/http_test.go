@@ -30,7 +30,13 @@ import (
 	"github.com/vantage-fleet/vantage/probes"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The blackbox benchmark re-executes this binary as a probing worker.
+	if spec := os.Getenv(workerEnv); spec != "" {
+		os.Exit(runHTTPWorker(spec))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // journeyTOML wraps the [journey.http] body of one journey in a valid config.
 func journeyTOML(timeout, httpBody string) string {
