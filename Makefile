@@ -28,10 +28,21 @@ demo: deps build
 	./scripts/demo.sh
 
 # Every comparison benchmark reports value, baseline, ratio and goal; the
-# table prints one `bench:` line per figure.
+# table prints one `bench: NAME value=V baseline=B ratio=R goal=G` line per
+# figure. Packages run one at a time (-p 1) so that one package's
+# benchmarks do not steal CPU or memory from another's measurements. The
+# lines are printed again at the end, with any failure, and written to
+# $(BIN)/bench.txt; the raw output is in $(BIN)/bench.out. BENCH selects
+# benchmarks by regexp, e.g. `make bench BENCH=Blackbox`.
+BENCH ?= .
 bench: deps
 	@mkdir -p $(BIN)
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 20m $(PKGS) | tee $(BIN)/bench.out | ./scripts/benchtable.sh
+	@{ $(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count 1 -timeout 20m $(PKGS) 2>&1; \
+	   echo $$? > $(BIN)/bench.status; } | tee $(BIN)/bench.out | ./scripts/benchtable.sh
+	@./scripts/benchtable.sh < $(BIN)/bench.out | grep '^bench: ' > $(BIN)/bench.txt || true
+	@echo; echo "== benchmark table ($(BIN)/bench.txt) =="; cat $(BIN)/bench.txt
+	@grep -E '^(--- FAIL|FAIL)' $(BIN)/bench.out || true
+	@exit $$(cat $(BIN)/bench.status)
 
 # Runs every Fuzz target briefly.
 fuzz:
