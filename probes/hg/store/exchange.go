@@ -49,6 +49,7 @@ func Pull(ctx context.Context, c *wire.Client, r *Repo, heads []revlog.Node) (*R
 			if next, st, err = r.Apply(cg, c.Limits); err != nil {
 				return nil, st, err
 			}
+			st.Version = version
 			// The payload must end right after the changegroup.
 			if n, err := io.Copy(io.Discard, io.LimitReader(p, 1)); err != nil || n != 0 {
 				return nil, st, fmt.Errorf("getbundle: bytes after the changegroup: %w", wire.ErrMalformed)

@@ -77,16 +77,22 @@ func (r *Repo) Manifest() (revlog.Manifest, error) { return revlog.ParseManifest
 // Stats describes one applied changegroup.
 type Stats struct {
 	Changesets, Manifests, Files, Revisions int
+	// Deltas counts revisions sent as a delta against another revision
+	// (not a full text).
+	Deltas int
+	// Version is the changegroup version the server chose.
+	Version string
 }
 
 // group applies one delta group, verifying every hash. base resolves a
 // node outside the group; keep says which results to return.
 type group struct {
-	lim   wire.Limits
-	texts map[revlog.Node][]byte
-	held  int64
-	order []revlog.Node
-	prev  revlog.Node
+	lim    wire.Limits
+	texts  map[revlog.Node][]byte
+	held   int64
+	deltas int
+	order  []revlog.Node
+	prev   revlog.Node
 }
 
 func (g *group) add(d *wire.Delta, outside func(revlog.Node) ([]byte, bool), what string) ([]byte, error) {
@@ -99,6 +105,7 @@ func (g *group) add(d *wire.Delta, outside func(revlog.Node) ([]byte, bool), wha
 	}
 	var base []byte
 	if !baseNode.IsNull() {
+		g.deltas++
 		var ok bool
 		if base, ok = g.texts[baseNode]; !ok {
 			if base, ok = outside(baseNode); !ok {
@@ -175,6 +182,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 		next.Tip, next.TipText = d.Node, text
 	}
 	st.Revisions += len(cl.order)
+	st.Deltas += cl.deltas
 	tip, err := next.TipChangeset()
 	if err != nil {
 		return nil, st, fmt.Errorf("tip %s: %w (%w)", next.Tip, err, wire.ErrMalformed)
@@ -193,6 +201,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 	}
 	st.Manifests = len(mf.order)
 	st.Revisions += len(mf.order)
+	st.Deltas += mf.deltas
 	var manifest revlog.Manifest
 	if tip != nil {
 		if t, ok := mf.texts[tip.Manifest]; ok {
@@ -239,6 +248,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 		}
 		st.Files++
 		st.Revisions += len(g.order)
+		st.Deltas += g.deltas
 		if e, ok := manifest.Lookup(name); ok {
 			if t, ok := g.texts[e.Node]; ok {
 				next.Files[e.Node] = t

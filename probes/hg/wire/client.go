@@ -36,6 +36,9 @@ type Client struct {
 	Limits Limits
 	// Caps are the server's capabilities, filled by Capabilities.
 	Caps map[string]string
+	// CGVersions are the changegroup versions offered to getbundle
+	// (01 and 02 when empty; the server picks the highest).
+	CGVersions []string
 	// BytesRead counts response body bytes as received (compressed).
 	BytesRead int64
 }
@@ -280,6 +283,18 @@ func joinNodes(ns []revlog.Node) string {
 var clientCaps = map[string][]string{"HG20": nil, "changegroup": {"01", "02"},
 	"error": {"abort", "unsupportedcontent", "pushraced", "pushkey"}}
 
+func (c *Client) bundleCaps() map[string][]string {
+	if len(c.CGVersions) == 0 {
+		return clientCaps
+	}
+	caps := map[string][]string{}
+	for k, v := range clientCaps {
+		caps[k] = v
+	}
+	caps["changegroup"] = c.CGVersions
+	return caps
+}
+
 // GetBundle asks for the changesets reachable from heads but not from
 // common, as a bundle2, and returns the decompressed stream. Close it.
 func (c *Client) GetBundle(ctx context.Context, heads, common []revlog.Node) (io.ReadCloser, error) {
@@ -287,7 +302,7 @@ func (c *Client) GetBundle(ctx context.Context, heads, common []revlog.Node) (io
 		common = []revlog.Node{revlog.Null}
 	}
 	args := map[string]string{
-		"bundlecaps": "HG20,bundle2=" + quote(EncodeCaps(clientCaps)),
+		"bundlecaps": "HG20,bundle2=" + quote(EncodeCaps(c.bundleCaps())),
 		"cg":         "1",
 		"common":     joinNodes(common),
 		"heads":      joinNodes(heads),
