@@ -4,9 +4,12 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/hg"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
-	return probes.Registry{}
+	return probes.Registry{
+		hg.Kind: hg.New,
+	}
 }
