@@ -122,7 +122,10 @@ func startHg(ctx context.Context, hg, repo, tmp string, extra []string, timeout 
 	}
 	// Not CommandContext: the server outlives this call and is stopped by Close.
 	s.cmd = exec.Command(hg, args...)
-	s.cmd.Env = append(os.Environ(), "HGPLAIN=1", "HGRCPATH=")
+	// HGDEMANDIMPORT=disable: hg's lazy imports are not thread-safe, and
+	// hg serve answers concurrent first requests with 500s without it
+	// ("module 'mercurial.pushkey' has no attribute 'list'").
+	s.cmd.Env = append(os.Environ(), "HGPLAIN=1", "HGRCPATH=", "HGDEMANDIMPORT=disable")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	s.cmd.Stderr = &stderr

@@ -112,12 +112,14 @@ func (j *Journey) runCLI(ctx context.Context, run *probes.Run) error {
 	}
 	step = run.Rec.Step("verify")
 	err = j.verifyLoop(ctx, step, node, func(ctx context.Context) (bool, error) {
-		out, err := hg(ctx, "verify", "", "identify", "--debug", "-i", "-r", node, j.cfg.URL)
+		out, err := hg(ctx, "verify", "", "identify", "-i", "-r", node, j.cfg.URL)
 		var pe *probes.Error
 		if errors.As(err, &pe) && pe.Type == report.ErrProtocol {
 			return false, nil // unknown revision (not yet visible)
 		}
-		return err == nil && strings.HasPrefix(strings.TrimSpace(out), node), err
+		// identify prints the short (12-digit) hash.
+		short := strings.TrimSpace(out)
+		return err == nil && len(short) >= 12 && strings.HasPrefix(node, short), err
 	})
 	return step.End(err)
 }
