@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,6 +268,31 @@ func TestHg_PushNotAuthorized_IsAuth(t *testing.T) {
 			}
 			hgRun(t, s.Repo, "verify", "-q")
 		})
+	}
+}
+
+func TestHg_RepositoryReplacedAtTheSameURL_ClonesAfresh(t *testing.T) {
+	old, fresh := newServer(t), newServer(t)
+	hgRun(t, fresh.Repo, "update", "-q", "tip")
+	os.WriteFile(filepath.Join(fresh.Repo, "other"), []byte("other history\n"), 0o644)
+	hgRun(t, fresh.Repo, "commit", "-qAm", "different history")
+	var current atomic.Pointer[lab.HgServe]
+	current.Store(old)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		current.Load().Handler().ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	a := newAgent(t, "a1", journeyConfig(t, front.URL+"/", "push = true\nmax_changesets = 12"))
+	mustPass(t, a.run(t))
+	current.Store(fresh) // the operator rotates the repository behind the same URL
+	res := a.run(t)
+	mustPass(t, res)
+	if stepAttr(res, "pull", "vantage.hg.recloned") != "true" || stepAttr(res, "pull", "vantage.hg.changesets") != "9" {
+		t.Fatalf("after rotation: recloned=%q changesets=%q", stepAttr(res, "pull", "vantage.hg.recloned"), stepAttr(res, "pull", "vantage.hg.changesets"))
+	}
+	hgRun(t, fresh.Repo, "verify", "-q")
+	if n := strings.Count(hgRun(t, fresh.Repo, "log", "-T", "x"), "x"); n != 10 {
+		t.Fatalf("fresh repository has %d changesets, want 9 + 1 pushed", n)
 	}
 }
 

@@ -53,6 +53,21 @@ func (j *Journey) runNative(ctx context.Context, run *probes.Run) error {
 	}
 	step = run.Rec.Step(name)
 	before := c.BytesRead
+	if cached {
+		// A repository replaced at the same URL (rotation) no longer has
+		// the cached heads: start over rather than mix two histories.
+		known, err := c.Known(ctx, repo.Heads())
+		if err != nil {
+			return step.End(classify(err))
+		}
+		for _, k := range known {
+			if !k {
+				step.Set(attribute.Bool("vantage.hg.recloned", true))
+				repo = &store.Repo{URL: j.cfg.URL}
+				break
+			}
+		}
+	}
 	next, st, err := store.Pull(ctx, c, repo, heads)
 	if cached && errors.Is(err, store.ErrMissingBase) {
 		// The server deltas against a revision the cache dropped: clone afresh.

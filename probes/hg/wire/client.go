@@ -269,6 +269,32 @@ func (c *Client) Lookup(ctx context.Context, key string) (node revlog.Node, foun
 	return node, false, malformed("lookup: answer %q", truncate(string(b)))
 }
 
+// Known reports, for each node, whether the server has it.
+func (c *Client) Known(ctx context.Context, nodes []revlog.Node) ([]bool, error) {
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	b, err := c.small(ctx, "known", map[string]string{"nodes": joinNodes(nodes)})
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimRight(b, "\n")
+	if len(b) != len(nodes) {
+		return nil, malformed("known: %d answers for %d nodes", len(b), len(nodes))
+	}
+	out := make([]bool, len(b))
+	for i, x := range b {
+		switch x {
+		case '1':
+			out[i] = true
+		case '0':
+		default:
+			return nil, malformed("known: answer byte %q", x)
+		}
+	}
+	return out, nil
+}
+
 func joinNodes(ns []revlog.Node) string {
 	s := make([]string, len(ns))
 	for i, n := range ns {
