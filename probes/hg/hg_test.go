@@ -271,6 +271,33 @@ func TestHg_PushNotAuthorized_IsAuth(t *testing.T) {
 	}
 }
 
+func TestHg_PushRefusedByAServerHook_IsPushRejected(t *testing.T) {
+	s := newServer(t, "hooks.pretxnchangegroup.refuse=echo refused by policy; exit 1")
+	res := newAgent(t, "a1", journeyConfig(t, s.URL, "push = true")).run(t)
+	if res.Status != report.StatusFail || res.ErrorType != report.ErrPushRejected {
+		t.Fatalf("got %s/%s: %s", res.Status, res.ErrorType, res.Error)
+	}
+	hgRun(t, s.Repo, "verify", "-q")
+	if n := strings.Count(hgRun(t, s.Repo, "log", "-T", "x"), "x"); n != 8 {
+		t.Fatalf("server has %d changesets after a refused push", n)
+	}
+}
+
+func TestHg_PushToAnEmptyRepository_CreatesItsFirstChangeset(t *testing.T) {
+	labtest.NeedBinary(t, "hg", "apt-get install -y mercurial")
+	s, err := lab.StartHgServe(context.Background(), lab.HgServeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res := newAgent(t, "a1", journeyConfig(t, s.URL, "push = true")).run(t)
+	mustPass(t, res)
+	hgRun(t, s.Repo, "verify", "-q")
+	if got := hgRun(t, s.Repo, "log", "-T", "{rev} {files}"); got != "0 .vantage/probe" {
+		t.Fatalf("hg log = %q", got)
+	}
+}
+
 func TestHg_RepositoryReplacedAtTheSameURL_ClonesAfresh(t *testing.T) {
 	old, fresh := newServer(t), newServer(t)
 	hgRun(t, fresh.Repo, "update", "-q", "tip")
