@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +17,42 @@ import (
 	"github.com/vantage-fleet/vantage/probes/hg/revlog"
 )
 
-// shapedRepo makes, with the real hg, a repository holding every shape a
-// clone must get right.
+// shapes holds the template repository, built once per test binary.
+var shapes struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shapes.dir != "" {
+		os.RemoveAll(shapes.dir)
+	}
+	os.Exit(code)
+}
+
+// shapedRepo returns a private copy of a repository, made with the real
+// hg, holding every shape a clone must get right.
 func shapedRepo(t testing.TB) string {
 	t.Helper()
 	labtest.NeedBinary(t, "hg", "apt-get install -y mercurial")
-	dir := t.TempDir()
+	shapes.once.Do(func() {
+		if shapes.dir, shapes.err = os.MkdirTemp("", "vantage-hg-shapes-"); shapes.err == nil {
+			buildShapes(t, shapes.dir)
+		}
+	})
+	if shapes.err != nil {
+		t.Fatal(shapes.err)
+	}
+	repo := filepath.Join(t.TempDir(), "shapes")
+	if out, err := exec.Command("cp", "-a", filepath.Join(shapes.dir, "shapes"), repo).CombinedOutput(); err != nil {
+		t.Fatalf("copying the template repository: %v: %s", err, out)
+	}
+	return repo
+}
+
+func buildShapes(t testing.TB, dir string) {
 	repo := filepath.Join(dir, "shapes")
 	hgRun(t, dir, "init", repo)
 	// History long enough for real deltas, with merges and many files.
@@ -63,7 +95,6 @@ func shapedRepo(t testing.TB) string {
 	hgRun(t, repo, "merge", "-q", "feature")
 	hgRun(t, repo, "commit", "-qm", "merge feature")
 	hgRun(t, repo, "tag", "v1.0")
-	return repo
 }
 
 // checkTip compares the cache's tip with the server repository's tip, as
