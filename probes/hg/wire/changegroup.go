@@ -53,9 +53,14 @@ func (c *CGReader) chunk(what string) ([]byte, error) {
 	if n <= 4 || n-4 > int64(c.lim.MaxChunk) {
 		return nil, malformed("changegroup: %s chunk length %d outside [5,%d]", what, n, int64(c.lim.MaxChunk)+4)
 	}
-	b := make([]byte, n-4)
-	if _, err := io.ReadFull(c.r, b); err != nil {
-		return nil, fmt.Errorf("changegroup: %s chunk: %w", what, noEOF(err))
+	// Read as the bytes arrive rather than allocating the claimed length
+	// up front: a server that claims a large chunk must also send it.
+	b, err := io.ReadAll(io.LimitReader(c.r, n-4))
+	if err != nil {
+		return nil, fmt.Errorf("changegroup: %s chunk: %w", what, err)
+	}
+	if int64(len(b)) < n-4 {
+		return nil, fmt.Errorf("changegroup: %s chunk of %d bytes: %w", what, n-4, io.ErrUnexpectedEOF)
 	}
 	return b, nil
 }
