@@ -75,6 +75,7 @@ func (j *Journey) runNative(ctx context.Context, run *probes.Run) error {
 		next, st, err = store.Pull(ctx, c, &store.Repo{URL: j.cfg.URL}, heads)
 	}
 	step.Set(attribute.Int("vantage.hg.changesets", st.Changesets), attribute.Int("vantage.hg.revisions", st.Revisions),
+		attribute.Int("vantage.hg.cached_bases", st.CachedBases),
 		attribute.Int64("vantage.hg.bytes", c.BytesRead-before))
 	if err := step.End(classify(err)); err != nil {
 		return err

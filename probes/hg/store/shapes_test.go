@@ -215,6 +215,10 @@ func TestPull_AfterOtherPushes_FetchesOnlyNewChangesets(t *testing.T) {
 	if st.Changesets != 3 {
 		t.Fatalf("pull received %d changesets, want only the 3 new ones", st.Changesets)
 	}
+	// The first new revisions are deltas against texts only the cache holds.
+	if st.CachedBases == 0 {
+		t.Fatalf("pull used no delta against cached texts: %+v", st)
+	}
 	checkTip(t, r2, repo)
 	_, st = clone(t, c, r2)
 	if st.Changesets != 0 {

@@ -80,6 +80,9 @@ type Stats struct {
 	// Deltas counts revisions sent as a delta against another revision
 	// (not a full text).
 	Deltas int
+	// CachedBases counts deltas against a text the cache held from an
+	// earlier run (what makes an incremental pull cheap).
+	CachedBases int
 	// Version is the changegroup version the server chose.
 	Version string
 }
@@ -91,6 +94,7 @@ type group struct {
 	texts  map[revlog.Node][]byte
 	held   int64
 	deltas int
+	cached int
 	order  []revlog.Node
 	prev   revlog.Node
 }
@@ -111,6 +115,7 @@ func (g *group) add(d *wire.Delta, outside func(revlog.Node) ([]byte, bool), wha
 			if base, ok = outside(baseNode); !ok {
 				return nil, fmt.Errorf("%s %s: %w (%s)", what, d.Node, ErrMissingBase, baseNode)
 			}
+			g.cached++
 		}
 	}
 	text, err := revlog.Patch(base, d.Data, g.lim.MaxText)
@@ -183,6 +188,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 	}
 	st.Revisions += len(cl.order)
 	st.Deltas += cl.deltas
+	st.CachedBases += cl.cached
 	tip, err := next.TipChangeset()
 	if err != nil {
 		return nil, st, fmt.Errorf("tip %s: %w (%w)", next.Tip, err, wire.ErrMalformed)
@@ -202,6 +208,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 	st.Manifests = len(mf.order)
 	st.Revisions += len(mf.order)
 	st.Deltas += mf.deltas
+	st.CachedBases += mf.cached
 	var manifest revlog.Manifest
 	if tip != nil {
 		if t, ok := mf.texts[tip.Manifest]; ok {
@@ -249,6 +256,7 @@ func (r *Repo) Apply(cg *wire.CGReader, lim wire.Limits) (*Repo, Stats, error) {
 		st.Files++
 		st.Revisions += len(g.order)
 		st.Deltas += g.deltas
+		st.CachedBases += g.cached
 		if e, ok := manifest.Lookup(name); ok {
 			if t, ok := g.texts[e.Node]; ok {
 				next.Files[e.Node] = t
