@@ -50,6 +50,9 @@ type HgJourney struct {
 	// User and Password are sent with HTTP basic authentication.
 	User     string `toml:"user"`
 	Password Secret `toml:"password"`
+	// CAFile is a PEM bundle trusted for HTTPS instead of the system roots
+	// (the cli driver passes it as web.cacerts).
+	CAFile string `toml:"ca_file"`
 	// ConnectTimeout bounds a TCP connect plus TLS handshake. Default 5s.
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	// ResponseTimeout bounds the wait for a response's headers once a

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -73,5 +75,32 @@ password = "env:HG_PASSWORD"
 	}
 	if c.Journey[0].Hg.Password.Value() != "canary-secret" {
 		t.Fatal("password not resolved")
+	}
+}
+
+func TestExamples_HgJourneysAreValid(t *testing.T) {
+	for _, name := range []string{"examples/local.toml", "examples/self-hosted.toml", "examples/bitbucket-cloud.toml"} {
+		if _, err := os.Stat(name); err != nil {
+			continue
+		}
+		c, err := load(name, func(string) (string, bool) { return "dummy-secret-value", true })
+		var ps Problems
+		if err != nil && !errors.As(err, &ps) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range ps {
+			if strings.Contains(p.Key, ".hg") {
+				t.Errorf("%s", p)
+			}
+		}
+		if c != nil && name != "examples/bitbucket-cloud.toml" {
+			found := false
+			for _, j := range c.Journey {
+				found = found || j.Kind == "hg"
+			}
+			if !found {
+				t.Errorf("%s: no hg journey", name)
+			}
+		}
 	}
 }

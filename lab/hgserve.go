@@ -1,6 +1,6 @@
-// Package lab runs real peers on loopback for tests and the demo: git and
-// Mercurial servers, the Pipelines simulator and the fault proxy.
 package lab
+
+// This file runs the Mercurial peer: a real `hg serve` on loopback.
 
 import (
 	"bytes"

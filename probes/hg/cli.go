@@ -129,6 +129,9 @@ func (j *Journey) runCLI(ctx context.Context, run *probes.Run) error {
 func (j *Journey) hgrc() string {
 	var b strings.Builder
 	b.WriteString("[ui]\ninteractive = False\n")
+	if j.cfg.CAFile != "" {
+		fmt.Fprintf(&b, "[web]\ncacerts = %s\n", j.cfg.CAFile)
+	}
 	if j.cfg.User != "" {
 		fmt.Fprintf(&b, "[auth]\nprobe.prefix = %s\nprobe.username = %s\nprobe.password = %s\n",
 			j.cfg.URL, j.cfg.User, j.cfg.Password.Value())

@@ -6,10 +6,14 @@ package hg
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -28,6 +32,7 @@ const Kind = "hg"
 // Journey runs one configured hg journey.
 type Journey struct {
 	cfg      config.HgJourney
+	roots    *x509.CertPool
 	name     string
 	cacheDir string
 	// beforePush, when set (tests), runs between building the changeset and
@@ -43,7 +48,37 @@ func New(j *config.Journey, env probes.Env) (probes.Journey, error) {
 	if env.DataDir == "" && j.Hg.Push {
 		return nil, fmt.Errorf("journey %q: a push journey needs a data directory for its cache", j.Name)
 	}
-	return &Journey{cfg: *j.Hg, name: j.Name, cacheDir: filepath.Join(env.DataDir, "hg")}, nil
+	jr := &Journey{cfg: *j.Hg, name: j.Name, cacheDir: filepath.Join(env.DataDir, "hg")}
+	if j.Hg.CAFile != "" {
+		pem, err := readCA(j.Hg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("journey %q: ca_file: %w", j.Name, err)
+		}
+		jr.roots = x509.NewCertPool()
+		if !jr.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("journey %q: ca_file %s holds no PEM certificate", j.Name, j.Hg.CAFile)
+		}
+	}
+	return jr, nil
+}
+
+// maxCABytes bounds a CA bundle file.
+const maxCABytes = 1 << 20
+
+func readCA(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCABytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCABytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxCABytes)
+	}
+	return b, nil
 }
 
 // Run performs the journey with the configured driver.
@@ -63,6 +98,7 @@ func (j *Journey) httpClient(keepAlive bool) *http.Client {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   j.cfg.ConnectTimeout.D,
+		TLSClientConfig:       &tls.Config{RootCAs: j.roots, MinVersion: tls.VersionTLS12},
 		ResponseHeaderTimeout: j.cfg.ResponseTimeout.D,
 		DisableKeepAlives:     !keepAlive,
 		MaxIdleConnsPerHost:   2,

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -268,6 +269,22 @@ func TestHg_PushNotAuthorized_IsAuth(t *testing.T) {
 			}
 			hgRun(t, s.Repo, "verify", "-q")
 		})
+	}
+}
+
+func TestHg_HTTPS_TrustsCAFileAndRejectsUnknownCertificates(t *testing.T) {
+	s := newServer(t)
+	front := httptest.NewTLSServer(s.Handler())
+	defer front.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := newAgent(t, "a1", journeyConfig(t, front.URL+"/", fmt.Sprintf("push = true\nca_file = %q", ca))).run(t)
+	mustPass(t, res)
+	res = newAgent(t, "a1", journeyConfig(t, front.URL+"/", "")).run(t)
+	if res.Status != report.StatusFail || res.ErrorType != report.ErrTLS {
+		t.Fatalf("without ca_file: got %s/%s: %s", res.Status, res.ErrorType, res.Error)
 	}
 }
 

@@ -4,12 +4,16 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/git"
 	"github.com/vantage-fleet/vantage/probes/hg"
+	"github.com/vantage-fleet/vantage/probes/pipelines"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
 	return probes.Registry{
-		hg.Kind: hg.New,
+		git.Kind:       git.New,
+		hg.Kind:        hg.New,
+		pipelines.Kind: pipelines.New,
 	}
 }
