@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ type Options struct {
 	// PipelinesQueue and PipelinesRun are how long a simulated pipeline
 	// stays PENDING and then runs. Defaults 500ms and 1s.
 	PipelinesQueue, PipelinesRun time.Duration
+	// NoHg runs the lab without Mercurial. Without it, a missing hg binary
+	// is an error.
+	NoHg bool
 	// Log receives the lab's own messages (slog.Default if nil).
 	Log *slog.Logger
 }
@@ -62,6 +66,10 @@ type Lab struct {
 	// Git is the git product; Pipelines the Bitbucket Pipelines simulator.
 	Git       *GitProduct
 	Pipelines *PipelinesSim
+	// Hg is the running `hg serve` (nil with Options.NoHg); API the small
+	// HTTP product (/healthz, /api/2.0/repositories/…).
+	Hg  *HgServe
+	API *HTTPAPI
 	// Faults is the fault table shared by the edges and the control API.
 	Faults *FaultTable
 	// Edges are the entry points, ordered by region then agent number.
@@ -145,6 +153,13 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 		}
 	})
 	l.Faults.OnChange(l.applyProductFaults)
+	l.API = NewHTTPAPI()
+	if !o.NoHg {
+		l.Hg, err = startLabHg(ctx, filepath.Join(o.Dir, "hg"))
+		if err != nil {
+			return nil, fmt.Errorf("lab: hg: %w", err)
+		}
+	}
 
 	l.ClientKeyFile = filepath.Join(o.Dir, "id_ed25519")
 	if err := os.WriteFile(l.ClientKeyFile, l.Git.ClientKeyPEM, 0o600); err != nil {
@@ -184,6 +199,8 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 
 // product builds the routes every edge puts in front of:
 //
+//	/healthz, /api/…                          the HTTP API product (api)
+//	/hg/…                                     hg serve (hg)
 //	/git/{ws}/{repo}.git/…                   git smart HTTP (git-http)
 //	/2.0/repositories/{ws}/{repo}/refs/…      branch API (api)
 //	/2.0/repositories/{ws}/{repo}/pipelines/… Pipelines simulator (pipelines)
@@ -192,12 +209,40 @@ func (l *Lab) product() *Product {
 	branches := &BranchAPI{Repos: l.Git.Repos, Token: l.Secrets[EnvAPIToken]}
 	ws, slug := repoSlug(LabRepo)
 	base := branchesPrefix + ws + "/" + slug + "/"
-	return &Product{SSHAddr: l.Git.SSH.Addr(), Routes: []Route{
+	p := &Product{SSHAddr: l.Git.SSH.Addr(), Routes: []Route{
+		{Prefix: "/healthz", Protocol: ProtoAPI, Handler: l.API},
+		{Prefix: "/api/", Protocol: ProtoAPI, Handler: l.API},
 		{Prefix: "/git/", Protocol: ProtoGitHTTP, Handler: http.StripPrefix("/git", gh)},
 		{Prefix: branchesPrefix, Protocol: ProtoAPI, Handler: branches},
 		{Prefix: base + "refs/", Protocol: ProtoAPI, Handler: branches},
 		{Prefix: base + "pipelines/", Protocol: ProtoPipelines, Handler: l.Pipelines},
 	}}
+	if l.Hg != nil {
+		p.Routes = append(p.Routes, Route{Prefix: "/hg/", Protocol: ProtoHg, Handler: http.StripPrefix("/hg", l.Hg.Handler())})
+	}
+	return p
+}
+
+// startLabHg creates a Mercurial repository under dir with one seed changeset
+// and serves it with `hg serve`.
+func startLabHg(ctx context.Context, dir string) (*HgServe, error) {
+	repo := filepath.Join(dir, "repo")
+	if _, err := os.Stat(filepath.Join(repo, ".hg")); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(repo, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(repo, "README"), []byte("Seeded by the Vantage lab.\n"), 0o644); err != nil {
+			return nil, err
+		}
+		for _, args := range [][]string{{"init", repo}, {"-R", repo, "commit", "-A", "-u", "lab <lab@example.invalid>", "-m", "seed"}} {
+			cmd := exec.CommandContext(ctx, "hg", args...)
+			cmd.Env = append(os.Environ(), "HGPLAIN=1", "HGRCPATH=")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("hg %s: %w: %s", args[0], err, out)
+			}
+		}
+	}
+	return StartHgServe(ctx, HgServeOptions{Repo: repo})
 }
 
 // applyProductFaults hands replica_lag and queue_stall faults to the
@@ -243,6 +288,9 @@ func (l *Lab) Close() error {
 		}
 		for _, e := range l.Edges {
 			_ = e.Close()
+		}
+		if l.Hg != nil {
+			_ = l.Hg.Close()
 		}
 		if l.Pipelines != nil {
 			l.Pipelines.Close()

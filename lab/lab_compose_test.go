@@ -29,6 +29,7 @@ import (
 func startLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	labtest.NeedBinary(t, "git", "apt-get install -y git")
+	labtest.NeedBinary(t, "hg", "apt-get install -y mercurial")
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Regions: []string{"eu", "us"},
@@ -106,9 +107,15 @@ func addFault(t *testing.T, l *lab.Lab, f lab.Fault) {
 
 func TestLab_JourneysThroughOneEdge_Pass(t *testing.T) {
 	l := startLab(t)
-	for _, name := range []string{"git-http", "git-ssh", "pipelines"} {
-		res := run(t, l, "eu-1", name, 10*time.Second)
-		want(t, res, report.StatusPass, "")
+	names := map[string]bool{}
+	for name := range journeys(t, l, "eu-1", 10*time.Second) {
+		names[name] = true
+	}
+	for _, name := range []string{"http", "git-http", "git-ssh", "hg", "pipelines"} {
+		if !names[name] {
+			t.Fatalf("the snippet has no %q journey: %v", name, names)
+		}
+		want(t, run(t, l, "eu-1", name, 10*time.Second), report.StatusPass, "")
 	}
 	if l.Pipelines.Runs() < 1 {
 		t.Fatal("the pipelines journey started no run on the simulator")
@@ -124,10 +131,18 @@ func TestLab_RegionalHTTPErrorOnGitHTTP_FailsOnlyThatRegion(t *testing.T) {
 	want(t, run(t, l, "eu-2", "git-ssh", 10*time.Second), report.StatusPass, "")
 }
 
+func TestLab_GlobalHgHTTPError_FailsHgInEveryRegionOnly(t *testing.T) {
+	l := startLab(t)
+	addFault(t, l, lab.Fault{Kind: lab.FaultHTTPError, Protocol: lab.ProtoHg, Status: 502})
+	want(t, run(t, l, "eu-1", "hg", 5*time.Second), report.StatusFail, report.ErrHTTP5xx)
+	want(t, run(t, l, "us-2", "hg", 5*time.Second), report.StatusFail, report.ErrHTTP5xx)
+	want(t, run(t, l, "us-2", "http", 5*time.Second), report.StatusPass, "")
+}
+
 func TestLab_EdgeScopedRefuse_FailsOnlyThatAgent(t *testing.T) {
 	l := startLab(t)
 	addFault(t, l, lab.Fault{Kind: lab.FaultRefuse, Edge: "us-1"})
-	for _, name := range []string{"git-http", "pipelines"} {
+	for _, name := range []string{"http", "git-http", "hg", "pipelines"} {
 		want(t, run(t, l, "us-1", name, 5*time.Second), report.StatusFail, report.ErrConnect)
 	}
 	// Over SSH the edge accepts and resets before the version exchange; the
@@ -137,8 +152,9 @@ func TestLab_EdgeScopedRefuse_FailsOnlyThatAgent(t *testing.T) {
 		(res.ErrorType != report.ErrConnect && res.ErrorType != report.ErrProtocol) {
 		t.Fatalf("git-ssh via the refused edge: %s/%s (%s)", res.Status, res.ErrorType, res.Error)
 	}
-	want(t, run(t, l, "us-2", "git-ssh", 10*time.Second), report.StatusPass, "")
-	want(t, run(t, l, "us-2", "pipelines", 10*time.Second), report.StatusPass, "")
+	for _, name := range []string{"http", "git-ssh", "hg", "pipelines"} {
+		want(t, run(t, l, "us-2", name, 10*time.Second), report.StatusPass, "")
+	}
 }
 
 func TestLab_ReplicaLagFault_GitVerifyIsStaleRead(t *testing.T) {

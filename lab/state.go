@@ -52,6 +52,10 @@ type EdgeState struct {
 	GitHTTPURL string `json:"git_http_url"`
 	GitSSHURL  string `json:"git_ssh_url"`
 	APIURL     string `json:"api_url"`
+	// HgURL is the Mercurial repository through this edge (empty without
+	// hg); HealthURL the HTTP API product's health page.
+	HgURL     string `json:"hg_url,omitempty"`
+	HealthURL string `json:"health_url"`
 }
 
 // State returns the lab's description.
@@ -67,15 +71,20 @@ func (l *Lab) State() State {
 		if len(s.Regions) == 0 || s.Regions[len(s.Regions)-1] != e.Region {
 			s.Regions = append(s.Regions, e.Region)
 		}
-		s.Edges = append(s.Edges, edgeState(e))
+		s.Edges = append(s.Edges, l.edgeState(e))
 	}
 	return s
 }
 
-func edgeState(e *Edge) EdgeState {
+func (l *Lab) edgeState(e *Edge) EdgeState {
 	base := "http://" + e.HTTPAddr
-	return EdgeState{Name: e.Name, Region: e.Region, HTTPURL: base, SSHAddr: e.SSHAddr,
-		GitHTTPURL: base + "/git/" + LabRepo, GitSSHURL: "ssh://git@" + e.SSHAddr + "/" + LabRepo, APIURL: base}
+	s := EdgeState{Name: e.Name, Region: e.Region, HTTPURL: base, SSHAddr: e.SSHAddr,
+		GitHTTPURL: base + "/git/" + LabRepo, GitSSHURL: "ssh://git@" + e.SSHAddr + "/" + LabRepo, APIURL: base,
+		HealthURL: base + "/healthz"}
+	if l.Hg != nil {
+		s.HgURL = base + "/hg/"
+	}
+	return s
 }
 
 // WriteState writes the State as JSON to path (mode 0600: it holds the
@@ -118,9 +127,12 @@ type JourneyOptions struct {
 }
 
 // ProberJourneys returns prober TOML ([[journey]] tables) whose journeys
-// reach the product through edge e: git over HTTP with push, verify
-// against the branch API and cleanup; git over SSH (clone); and a
-// triggered Bitbucket pipeline followed to its result. Secrets are
+// reach the product through edge e: "http" (health page and repository
+// JSON of the HTTP API), "git-http" (push, verify against the branch API,
+// cleanup), "git-ssh" (clone), "hg" (clone or pull, push a changeset,
+// verify; only when the lab runs hg) and "pipelines" (a triggered
+// Bitbucket pipeline followed to its result), each name prefixed with
+// JourneyOptions.Prefix. Secrets are
 // referenced as env:NAME (see State.Env). Append it to an [agent] table.
 func (l *Lab) ProberJourneys(e *Edge, o JourneyOptions) string {
 	if o.Schedule == "" {
@@ -132,7 +144,7 @@ func (l *Lab) ProberJourneys(e *Edge, o JourneyOptions) string {
 	if o.Prefix == "" {
 		o.Prefix = "lab-"
 	}
-	es := edgeState(e)
+	es := l.edgeState(e)
 	ws, slug := repoSlug(LabRepo)
 	var b strings.Builder
 	head := func(name, kind string, components ...string) {
@@ -142,6 +154,14 @@ func (l *Lab) ProberJourneys(e *Edge, o JourneyOptions) string {
 			fmt.Fprintf(&b, "mode = %q\n", o.Mode)
 		}
 		fmt.Fprintf(&b, "components = [%s]\n", quoteList(components))
+	}
+	head("http", "http", "api")
+	fmt.Fprintf(&b, "[journey.http]\n[[journey.http.step]]\nname = \"health\"\nurl = %q\nexpect_status = [200]\n"+
+		"[[journey.http.step]]\nname = \"repository\"\nurl = %q\nexpect_status = [200]\njson_equals = { full_name = %q }\n\n",
+		es.HealthURL, es.APIURL+"/api/2.0/repositories/"+ws+"/"+slug, ws+"/"+slug)
+	if es.HgURL != "" {
+		head("hg", "hg", "hg")
+		fmt.Fprintf(&b, "[journey.hg]\nurl = %q\npush = true\nverify_timeout = %q\n\n", es.HgURL, (o.Timeout / 2).String())
 	}
 	verify := o.Timeout / 2
 	sweep := ""
