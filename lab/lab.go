@@ -20,7 +20,8 @@ import (
 // Options configures Start. Zero values are usable except Dir.
 type Options struct {
 	// Dir holds the repositories, keys, known_hosts and state (created if
-	// missing). Required.
+	// missing). Required. The git repositories under Dir/git are recreated
+	// from the seed at every start; the hg repository under Dir/hg is kept.
 	Dir string
 	// Regions are the regions that get edges. Default eu, us, ap.
 	Regions []string
@@ -92,7 +93,7 @@ type Lab struct {
 
 // Start creates the repositories under o.Dir and starts every server,
 // edge and the control API on loopback. Close stops them.
-func Start(ctx context.Context, o Options) (l *Lab, err error) {
+func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	if o.Dir == "" {
 		return nil, errors.New("lab: Dir is required")
 	}
@@ -127,7 +128,7 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	l = &Lab{Dir: o.Dir, Faults: NewFaultTable(), log: o.Log, Secrets: map[string]string{
+	l := &Lab{Dir: o.Dir, Faults: NewFaultTable(), log: o.Log, Secrets: map[string]string{
 		EnvGitPassword: token(), EnvAPIToken: token(), EnvPipelinesToken: token(),
 	}}
 	defer func() {
@@ -138,7 +139,12 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	l.Git, err = StartGitProduct(filepath.Join(o.Dir, "git"), GitProductOptions{Repos: []string{LabRepo},
+	// The git repositories are throwaway: a restart starts from the seed.
+	gitDir := filepath.Join(o.Dir, "git")
+	if err := os.RemoveAll(gitDir); err != nil {
+		return nil, err
+	}
+	l.Git, err = StartGitProduct(gitDir, GitProductOptions{Repos: []string{LabRepo},
 		User: LabGitUser, Password: l.Secrets[EnvGitPassword], APIToken: l.Secrets[EnvAPIToken]})
 	if err != nil {
 		return nil, fmt.Errorf("lab: git product: %w", err)

@@ -225,3 +225,33 @@ func TestLab_StateFile_DescribesEveryEdge(t *testing.T) {
 		t.Fatalf("known_hosts should pin all four edges: %v\n%s", err, kh)
 	}
 }
+
+func TestLab_RestartOnTheSameDir_StartsFromTheSeed(t *testing.T) {
+	labtest.NeedBinary(t, "git", "apt-get install -y git")
+	labtest.NeedBinary(t, "hg", "apt-get install -y mercurial")
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := 0; i < 2; i++ {
+		l, err := lab.Start(context.Background(), lab.Options{Dir: dir, Regions: []string{"eu"}, AgentsPerRegion: 1, Log: quiet})
+		if err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+		l.Close()
+	}
+	// A failing start (the control address is taken) cleans up and reports it.
+	l, err := lab.Start(context.Background(), lab.Options{Dir: dir, Regions: []string{"eu"}, AgentsPerRegion: 1, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := strings.TrimPrefix(l.ControlURL, "http://")
+	if _, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), NoHg: true, ControlAddr: addr, Log: quiet}); err == nil {
+		t.Fatal("a second lab on a taken control address started")
+	}
+	for _, bad := range [][]string{{"EU"}, {"eu", "eu"}, {""}} {
+		if _, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Regions: bad, NoHg: true, Log: quiet}); err == nil {
+			t.Errorf("regions %q accepted", bad)
+		}
+	}
+}
