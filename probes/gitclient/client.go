@@ -249,7 +249,7 @@ func (c *Client) open(ctx context.Context, service string) (*session, error) {
 	ph.add(PhaseHandshake, time.Since(t1))
 	if err != nil {
 		relay.wait()
-		if keyChecked && !relay.TimedOut() && !isConnLoss(err) && ctx.Err() == nil {
+		if keyChecked && !relay.TimedOut() && relay.UpstreamErr() == nil && !isConnLoss(err) && ctx.Err() == nil {
 			// The server proved its identity and then would not let us in.
 			return nil, probes.Errorf(report.ErrAuth, "ssh authentication refused: %w", err)
 		}
@@ -267,6 +267,6 @@ func (e *hostKeyError) Unwrap() error { return e.err }
 func isConnLoss(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnClass(err) ||
 		(errors.As(err, &ne) && ne.Timeout())
 }
