@@ -616,3 +616,62 @@ func TestGit_EncryptedSSHKeyWithPassphraseSecret_Clones(t *testing.T) {
 		t.Fatalf("got %s/%s %s", res.Status, res.ErrorType, res.Error)
 	}
 }
+
+// The sweeper and journey runs of one journey share its gitclient.Client;
+// under -race this fails if they share mutable go-git state (go-git's HTTP
+// session rewrites its endpoint on every ref advertisement).
+func TestGit_SweeperConcurrentWithRuns_SharesNoMutableStateAndSweeps(t *testing.T) {
+	h := newHarness(t)
+	now := time.Now()
+	head := h.serverRefs()["refs/heads/main"]
+	var old []string
+	for i := range 3 {
+		old = append(old, prefix+fmt.Sprintf("eu-agent_%d-%d", i, now.Add(-48*time.Hour).Unix()))
+	}
+	if err := h.p.Repos.Write(context.Background(), repo, func(dir string) error {
+		for _, b := range old {
+			if out, err := exec.Command("git", "-C", dir, "update-ref", "refs/heads/"+b, head).CombinedOutput(); err != nil {
+				return fmt.Errorf("%v %s", err, out)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	jc, j := h.journeyAt("20s", h.httpsBlock("push = true\nbranch_prefix = \""+prefix+"\"\nsweep_max = 1\n"),
+		10*time.Millisecond, time.Now)
+	var wg sync.WaitGroup
+	results := make([]report.Result, 3)
+	for i := range results {
+		wg.Go(func() { results[i] = h.run(jc, j, now.Truncate(time.Minute).Add(time.Duration(i)*time.Minute)) })
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.Status != report.StatusPass {
+			t.Errorf("run %d alongside the sweeper: %s/%s %s; steps %v", i, res.Status, res.ErrorType, res.Error, stepNames(res))
+		}
+	}
+	swept := false
+	for range 200 { // bounded: 10 s at most
+		refs := h.serverRefs()
+		swept = true
+		for _, b := range old {
+			if _, ok := refs["refs/heads/"+b]; ok {
+				swept = false
+			}
+		}
+		if swept {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	j.Close()
+	if !swept {
+		t.Fatalf("old probe branches %v not all swept", old)
+	}
+	for ref := range h.serverRefs() {
+		if strings.HasPrefix(ref, "refs/heads/"+prefix) {
+			t.Errorf("probe branch %s left on the server", ref)
+		}
+	}
+}

@@ -65,6 +65,7 @@ type Options struct {
 // Client talks to one repository. It is safe for concurrent use; it holds
 // an HTTP connection pool (Close releases it).
 type Client struct {
+	// ep is read-only after New; go-git gets a copy per operation.
 	ep     *transport.Endpoint
 	isSSH  bool
 	author [2]string
@@ -196,16 +197,21 @@ func (s *session) close() {
 func (c *Client) open(ctx context.Context, service string) (*session, error) {
 	ph := phasesFrom(ctx)
 	if !c.isSSH {
-		tr, err := client.NewClient(c.ep)
+		// go-git's HTTP session keeps the endpoint it is given and rewrites
+		// it on every ref advertisement (ModifyEndpointIfRedirect), so each
+		// operation gets its own copy: c.ep is never written after New, and
+		// concurrent operations (runs, the sweeper) share nothing mutable.
+		ep := *c.ep
+		tr, err := client.NewClient(&ep)
 		if err != nil {
 			return nil, probes.Internal(err)
 		}
 		s := &session{}
 		if service == transport.ReceivePackServiceName {
-			s.rp, err = tr.NewReceivePackSession(c.ep, c.httpAuth)
+			s.rp, err = tr.NewReceivePackSession(&ep, c.httpAuth)
 			s.Session = s.rp
 		} else {
-			s.up, err = tr.NewUploadPackSession(c.ep, c.httpAuth)
+			s.up, err = tr.NewUploadPackSession(&ep, c.httpAuth)
 			s.Session = s.up
 		}
 		if err != nil {
@@ -243,7 +249,7 @@ func (c *Client) open(ctx context.Context, service string) (*session, error) {
 	ph.add(PhaseHandshake, time.Since(t1))
 	if err != nil {
 		relay.wait()
-		if keyChecked && !relay.TimedOut() && !isConnLoss(err) && ctx.Err() == nil {
+		if keyChecked && !relay.TimedOut() && relay.UpstreamErr() == nil && !isConnLoss(err) && ctx.Err() == nil {
 			// The server proved its identity and then would not let us in.
 			return nil, probes.Errorf(report.ErrAuth, "ssh authentication refused: %w", err)
 		}
@@ -261,6 +267,6 @@ func (e *hostKeyError) Unwrap() error { return e.err }
 func isConnLoss(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnClass(err) ||
 		(errors.As(err, &ne) && ne.Timeout())
 }

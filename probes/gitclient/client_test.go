@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -268,5 +270,121 @@ func TestHTTPS_WrongPassword_IsAuthWithoutTheSecretInTheError(t *testing.T) {
 	_, err := c.Clone(ctx, CloneOptions{})
 	if classOf(err) != report.ErrAuth || strings.Contains(err.Error(), "wrong-canary-55") {
 		t.Fatalf("got %v (%s)", err, classOf(err))
+	}
+}
+
+// resettingListener accepts connections and resets each one (RST, not
+// FIN), as the lab edge does for a refuse fault: at once, or, with
+// afterHello, once the client's SSH version line has arrived, so that the
+// reset surely reaches the client through an established connection.
+func resettingListener(t *testing.T, afterHello bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if afterHello {
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = c.Read(make([]byte, 64))
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func TestSSH_ServerResetsTheConnection_IsConnect(t *testing.T) {
+	noLeaks(t)
+	f := newFixture(t)
+	for _, afterHello := range []bool{false, true} {
+		c := f.sshClient(t, "ssh://git@"+resettingListener(t, afterHello)+"/"+repo)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ops := []struct {
+			name string
+			do   func() error
+		}{
+			{"ls-remote", func() error { _, err := c.ListRefs(ctx); return err }},
+			{"clone", func() error { _, err := c.Clone(ctx, CloneOptions{}); return err }},
+			{"delete", func() error { return c.DeleteBranch(ctx, "vantage/probe-x") }},
+		}
+		// Where the reset lands (connect, handshake) depends on timing:
+		// repeat so that every place is met.
+		for i := range 10 {
+			for _, op := range ops {
+				err := op.do()
+				if classOf(err) != report.ErrConnect {
+					t.Fatalf("%s #%d against a server resetting (after hello: %t): got %v (%s), want connect",
+						op.name, i, afterHello, err, classOf(err))
+				}
+				if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+					t.Fatalf("%s: the reset is not in the error chain: %v", op.name, err)
+				}
+			}
+		}
+	}
+}
+
+// A server that ends the connection cleanly (FIN) mid-handshake is a
+// protocol failure, not connect, even when the relay's own close reaches
+// go-git as a reset.
+func TestSSH_ServerClosesCleanlyAfterHello_IsProtocol(t *testing.T) {
+	noLeaks(t)
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.Read(make([]byte, 1))
+			_ = c.(*net.TCPConn).CloseWrite()
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	c := f.sshClient(t, "ssh://git@"+ln.Addr().String()+"/"+repo)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 10 {
+		_, err := c.ListRefs(ctx)
+		if classOf(err) != report.ErrProtocol {
+			t.Fatalf("#%d: server closing cleanly: got %v (%s), want protocol", i, err, classOf(err))
+		}
+	}
+}
+func TestSSH_ClosedPort_IsConnect(t *testing.T) {
+	noLeaks(t)
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more: the kernel refuses
+	c := f.sshClient(t, "ssh://git@"+addr+"/"+repo)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.ListRefs(ctx)
+	if classOf(err) != report.ErrConnect || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("closed port: got %v (%s), want connect (connection refused)", err, classOf(err))
 	}
 }

@@ -349,6 +349,18 @@ func (c *Client) classify(ctx context.Context, err error, relay *sshRelay) error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (relay != nil && relay.TimedOut()) {
 		return probes.Errorf(report.ErrTimeout, "deadline exceeded: %w", err)
 	}
+	if relay != nil {
+		// Over SSH go-git talks to the loopback relay only: what the server
+		// connection did is in the relay, not in go-git's error.
+		if uerr := relay.UpstreamErr(); uerr != nil && isConnClass(uerr) {
+			return probes.Errorf(report.ErrConnect, "ssh connection to the server lost: %w (%w)", uerr, err)
+		}
+		if isConnClass(err) && ctx.Err() == nil {
+			// A reset or broken pipe go-git sees comes from the relay
+			// closing the loopback side after the server ended cleanly.
+			return probes.Errorf(report.ErrProtocol, "ssh server closed the connection: %w", err)
+		}
+	}
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
 		return probes.Wrap(report.ErrAuth, err)
 	}
@@ -380,4 +392,11 @@ func (c *Client) classify(ctx context.Context, err error, relay *sshRelay) error
 		return probes.Errorf(report.ErrHTTP4xx, "repository not found: %w", err)
 	}
 	return err
+}
+
+// isConnClass reports whether probes.Classify puts err in the connect class
+// (a refused, reset or unreachable connection).
+func isConnClass(err error) bool {
+	_, typ := probes.Classify(err)
+	return typ == report.ErrConnect
 }

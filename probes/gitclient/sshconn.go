@@ -19,8 +19,12 @@ import (
 // lets go-git connect to a one-shot loopback listener that relays to it.
 // When the deadline passes or the context ends, the server connection
 // fails, the relay closes both sides, and every go-git read returns.
+//
+// go-git only ever sees the loopback side, so a server that resets the
+// connection would reach it as a bare EOF; the relay keeps the server
+// connection's own error (UpstreamErr) for classification.
 type sshRelay struct {
-	up       net.Conn
+	up       *upstream
 	ln       net.Listener
 	timedOut atomic.Bool
 	stop     func() bool
@@ -45,7 +49,7 @@ func dialRelay(ctx context.Context, addr string) (*sshRelay, error) {
 		up.Close()
 		return nil, err
 	}
-	r := &sshRelay{up: up, ln: ln}
+	r := &sshRelay{up: &upstream{Conn: up}, ln: ln}
 	r.stop = context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			r.timedOut.Store(true)
@@ -68,6 +72,48 @@ func (r *sshRelay) RemoteAddr() net.Addr { return r.up.RemoteAddr() }
 // TimedOut reports whether the connection failed on its deadline.
 func (r *sshRelay) TimedOut() bool { return r.timedOut.Load() }
 
+// UpstreamErr is the first error reading from or writing to the server
+// connection (nil after a clean end, or when only the relay closed it).
+func (r *sshRelay) UpstreamErr() error { return r.up.Err() }
+
+// upstream is the server connection; it keeps the first error it returned.
+type upstream struct {
+	net.Conn
+	mu  sync.Mutex
+	err error
+}
+
+func (u *upstream) Read(p []byte) (int, error) {
+	n, err := u.Conn.Read(p)
+	u.note(err)
+	return n, err
+}
+
+func (u *upstream) Write(p []byte) (int, error) {
+	n, err := u.Conn.Write(p)
+	u.note(err)
+	return n, err
+}
+
+func (u *upstream) note(err error) {
+	// EOF is the server's clean end; net.ErrClosed is the relay's own Close.
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	u.mu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.mu.Unlock()
+}
+
+// Err returns the first error noted.
+func (u *upstream) Err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
 func (r *sshRelay) serve() {
 	defer r.wg.Done()
 	down, err := r.ln.Accept()
@@ -85,7 +131,7 @@ func (r *sshRelay) serve() {
 	r.mu.Unlock()
 	var once sync.Once
 	closeBoth := func() { once.Do(func() { r.up.Close(); down.Close() }) }
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst io.Writer, src io.Reader) {
 		defer r.wg.Done()
 		_, err := io.Copy(dst, src)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
