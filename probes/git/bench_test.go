@@ -18,6 +18,7 @@ import (
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/lab"
+	"github.com/vantage-fleet/vantage/lab/labtest"
 	"github.com/vantage-fleet/vantage/pkg/report"
 	"github.com/vantage-fleet/vantage/probes"
 	"github.com/vantage-fleet/vantage/probes/gitclient"
@@ -62,9 +63,7 @@ func seedFiles(b *testing.B, p *lab.GitProduct, n, size int) {
 // push, verify, cleanup) over HTTPS against the git CLI doing a shallow
 // clone and a push to the same server, in the same run. Goal: ratio ≤ 1.
 func BenchmarkGitJourney_VsGitCLI(b *testing.B) {
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
-	}
+	labtest.NeedBinary(b, "git", "apt-get install -y git")
 	p, err := lab.StartGitProduct(b.TempDir(), lab.GitProductOptions{Repos: []string{repo}, User: "probe", Password: "bench-pw"})
 	if err != nil {
 		b.Fatal(err)
@@ -145,9 +144,7 @@ func loadBench(b *testing.B, src string) (*config.Journey, *journey) {
 // in-memory clone at the peak of 8 clones of a 2 MiB repository running at
 // once (value in MiB; goal: the repository's size).
 func BenchmarkGitClone_MemoryPerConcurrentClone(b *testing.B) {
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
-	}
+	labtest.NeedBinary(b, "git", "apt-get install -y git")
 	p, err := lab.StartGitProduct(b.TempDir(), lab.GitProductOptions{Repos: []string{repo}})
 	if err != nil {
 		b.Fatal(err)
