@@ -144,4 +144,3 @@ func nodeOf(m Member) *memberlist.Node {
 	p, _ := strconv.Atoi(port)
 	return &memberlist.Node{Name: m.Name, Addr: net.ParseIP(host), Port: uint16(p)}
 }
-
