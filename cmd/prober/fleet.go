@@ -44,7 +44,7 @@ func fleetConfig(cfg *config.Config, role string, lg *slog.Logger) (fleet.Config
 	journeys := map[string]fleet.Journey{}
 	for _, j := range cfg.Journey {
 		if !j.Disabled {
-			journeys[j.Name] = fleet.Journey{Kind: j.Kind, Mode: j.Mode}
+			journeys[j.Name] = fleet.Journey{Kind: j.Kind, Mode: j.Mode, Interval: j.Interval.D}
 		}
 	}
 	digest, err := configDigest(cfg)

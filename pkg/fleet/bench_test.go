@@ -77,7 +77,7 @@ func deathToAgreement(b *testing.B, nodes []*Fleet, victim *Fleet) time.Duration
 	}
 	want := ownersFrom(expected)
 	start := time.Now()
-	victim.Kill()
+	victim.kill()
 	eventually(b, 3*time.Minute, "survivors agree on the new owners", func() bool {
 		for _, s := range survivors {
 			if ownersFrom(s.Snapshot().Members) != want {

@@ -29,6 +29,8 @@ type Journey struct {
 	Kind string
 	// Mode is ModeOnePerRegion or ModeEveryAgent.
 	Mode string
+	// Interval is the schedule's nominal interval, for JourneyOffset.
+	Interval time.Duration
 }
 
 // Config configures a Fleet node.
@@ -67,8 +69,10 @@ type Config struct {
 	// starts for one journey. Default 10 s.
 	ConfirmInterval time.Duration
 	// JoinBackoff bounds the wait between join attempts: it starts at
-	// JoinBackoff/30 (at least 100 ms) and doubles up to JoinBackoff.
-	// Default 30 s.
+	// JoinBackoff/30 (at least 100 ms) and doubles up to JoinBackoff. Once
+	// joined, the node re-joins the list every JoinBackoff, so that a fleet
+	// split by a long partition (each side having declared the other dead)
+	// merges again. Default 30 s.
 	JoinBackoff time.Duration
 	// OnConfirm is called when this node should confirm a journey's slot
 	// (run it now with trigger=confirm). It is called from one goroutine,
@@ -116,6 +120,7 @@ type Fleet struct {
 	wg     sync.WaitGroup
 
 	onConfirm atomic.Pointer[func(string, time.Time)]
+	joined    atomic.Bool
 
 	mu      sync.Mutex
 	members map[string]Member    // live nodes by name, self included
@@ -226,6 +231,8 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	if len(cfg.Join) > 0 {
 		f.wg.Add(1)
 		go f.joinLoop(ctx, cfg.Join)
+	} else {
+		f.joined.Store(true) // the first node of a fleet: nothing to join
 	}
 	lg.Info("gossip started", "addr", f.self.Addr, "role", cfg.Meta.Role, "region", cfg.Meta.Region, "encrypted", f.ring != nil)
 	return f, nil
@@ -284,17 +291,25 @@ func splitHostPort(hp string) (string, int, error) {
 }
 
 // joinLoop joins peers, retrying with doubling waits up to JoinBackoff
-// until one answers or ctx ends.
+// until one answers or ctx ends; then it re-joins every JoinBackoff (a
+// routine push/pull when nothing is wrong, a merge after a partition).
 func (f *Fleet) joinLoop(ctx context.Context, peers []string) {
 	defer f.wg.Done()
 	wait := max(f.cfg.JoinBackoff/30, 100*time.Millisecond)
 	for {
 		n, err := f.ml.Join(peers)
-		if n > 0 {
+		switch {
+		case n > 0 && !f.joined.Load():
+			f.joined.Store(true)
 			f.log.Info("joined the fleet", "contacted", n, "members", f.numMembers())
-			return
+		case n == 0 && !f.joined.Load():
+			f.log.Warn("cannot join the fleet yet; retrying", "peers", peers, "err", err, "retry_in", wait)
+		case n == 0:
+			f.log.Debug("periodic re-join reached no peer", "peers", peers, "err", err)
 		}
-		f.log.Warn("cannot join the fleet yet; retrying", "peers", peers, "err", err, "retry_in", wait)
+		if f.joined.Load() {
+			wait = f.cfg.JoinBackoff
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -305,6 +320,13 @@ func (f *Fleet) joinLoop(ctx context.Context, peers []string) {
 		wait = min(wait*2, f.cfg.JoinBackoff)
 	}
 }
+
+// Joined reports whether this node has reached a peer of its join list (or
+// has none to reach). Until then it sees only itself and owns every
+// one-per-region journey of its region, which may double a region's runs
+// for a slot; a scheduler may wait for Joined, with a bound, before its
+// first slot.
+func (f *Fleet) Joined() bool { return f == nil || f.joined.Load() }
 
 // Close leaves the fleet gracefully (so that peers hand this node's
 // journeys over at once instead of after failure detection), waiting at
@@ -326,9 +348,9 @@ func (f *Fleet) Close(timeout time.Duration) error {
 	return f.closeErr
 }
 
-// Kill stops gossip without leaving, as a crash would; peers notice only
+// kill stops gossip without leaving, as a crash would; peers notice only
 // through failure detection. For tests and benchmarks.
-func (f *Fleet) Kill() {
+func (f *Fleet) kill() {
 	f.closeOnce.Do(func() {
 		f.closeErr = f.ml.Shutdown()
 		f.cancel()
@@ -389,8 +411,11 @@ func (f *Fleet) SetKeys(keys [][]byte) error {
 	return nil
 }
 
-// Stats returns the node's gossip counters.
+// Stats returns the node's gossip counters (zero for a nil Fleet).
 func (f *Fleet) Stats() Stats {
+	if f == nil {
+		return Stats{}
+	}
 	return Stats{
 		BytesSent:          f.bytesSent.Load(),
 		RequestsSent:       f.requestsSent.Load(),
@@ -415,8 +440,11 @@ type Snapshot struct {
 	Gone map[string]time.Time `json:"gone"`
 }
 
-// Snapshot returns the current membership.
+// Snapshot returns the current membership (empty for a nil Fleet).
 func (f *Fleet) Snapshot() Snapshot {
+	if f == nil {
+		return Snapshot{Regions: map[string][]Member{}, Gone: map[string]time.Time{}}
+	}
 	ms := f.live()
 	s := Snapshot{Self: f.self, Members: ms, Regions: map[string][]Member{}, Gone: map[string]time.Time{}}
 	for _, m := range ms {
@@ -491,6 +519,16 @@ func (f *Fleet) RunsSlot(journey string, _ time.Time) bool {
 		mode = j.Mode
 	}
 	return f.ShouldRun(journey, mode)
+}
+
+// JourneyOffset has the signature of the scheduler's Offset hook: this
+// region's phase offset for journey, by its interval in Config.Journeys (0
+// for an unknown journey or a nil Fleet).
+func (f *Fleet) JourneyOffset(journey string) time.Duration {
+	if f == nil {
+		return 0
+	}
+	return f.Offset(f.cfg.Journeys[journey].Interval)
 }
 
 // events keeps Fleet.members in step with memberlist. memberlist calls it

@@ -55,11 +55,8 @@ func TestFleet_NineAgentsThreeRegions_OwnershipTakeoverAndConfirmation(t *testin
 
 	t.Run("offsets follow regions sorted by name", func(t *testing.T) {
 		for _, n := range nodes {
+			// The aggregator sits in eu: it gets eu's offset but runs nothing.
 			want := map[string]time.Duration{"ap": 0, "eu": 10 * time.Second, "us": 20 * time.Second}[n.self.Region]
-			if n == agg {
-				want = 0 // the aggregator sits in eu but is not a prober... and eu has probers
-				want = 10 * time.Second
-			}
 			if got := n.Offset(30 * time.Second); got != want {
 				t.Fatalf("%s: offset %s, want %s", n.Name(), got, want)
 			}
@@ -128,7 +125,7 @@ func TestFleet_NineAgentsThreeRegions_OwnershipTakeoverAndConfirmation(t *testin
 
 	t.Run("an owner killed without leaving is replaced within detection time", func(t *testing.T) {
 		owner := byName(nodes, mustOwner(t, nodes, "api", "eu"))
-		owner.Kill()
+		owner.kill()
 		nodes = without(nodes, owner)
 		eventually(t, 10*time.Second, "survivors agree on a new owner of api in eu", func() bool {
 			o, ok := ownersAgree(nodes, "api", "eu")
@@ -320,7 +317,7 @@ func TestFleet_MalformedOrOversizedMessage_DroppedAndCounted(t *testing.T) {
 	eventually(t, 5*time.Second, "the valid request is confirmed", func() bool { return len(rec.snapshot()) == 1 })
 }
 
-func TestFleet_JoinRetriesInBackgroundUntilAPeerAnswers(t *testing.T) {
+func TestFleet_JoinRetriesInBackgroundUntilAPeerAnswers_AndMergesAgainAfterASplit(t *testing.T) {
 	key := mustKey(t)
 	// Reserve an address, then free it: the first attempts find nobody.
 	probe := startNode(t, nodeSpec{name: "placeholder", region: "eu", keys: [][]byte{key}}, nil)
@@ -328,18 +325,59 @@ func TestFleet_JoinRetriesInBackgroundUntilAPeerAnswers(t *testing.T) {
 	probe.Close(time.Second)
 	late := startNode(t, nodeSpec{name: "late", region: "eu", keys: [][]byte{key}, join: []string{addr}}, nil)
 	time.Sleep(300 * time.Millisecond)
-	if n := len(late.Snapshot().Members); n != 1 {
-		t.Fatalf("joined nobody yet sees %d", n)
+	if n := len(late.Snapshot().Members); n != 1 || late.Joined() {
+		t.Fatalf("joined nobody yet sees %d (joined %v)", n, late.Joined())
 	}
-	host, port, _ := splitHostPort(addr)
-	cfg := Config{Name: "seed", Fleet: "test-fleet", Bind: fmt.Sprintf("%s:%d", host, port), Keys: [][]byte{key},
-		Meta: Meta{Role: RoleProber, Region: "us"}, Timings: testTimings(), Logger: quietLogger()}
-	seed, err := New(t.Context(), cfg)
-	if err != nil {
-		t.Skipf("port %d was taken meanwhile: %v", port, err)
+	startSeed := func() *Fleet {
+		cfg := Config{Name: "seed", Fleet: "test-fleet", Bind: addr, Keys: [][]byte{key},
+			Meta: Meta{Role: RoleProber, Region: "us"}, Timings: testTimings(), Logger: quietLogger()}
+		seed, err := New(t.Context(), cfg)
+		if err != nil {
+			t.Skipf("address %s was taken meanwhile: %v", addr, err)
+		}
+		t.Cleanup(func() { seed.Close(time.Second) })
+		return seed
 	}
-	t.Cleanup(func() { seed.Close(time.Second) })
+	seed := startSeed()
 	eventually(t, 10*time.Second, "the late node joins the seed once it appears", func() bool {
 		return agree([]*Fleet{late, seed}, []string{"late", "seed"})
 	})
+	if !late.Joined() {
+		t.Fatal("Joined is false after joining")
+	}
+
+	// The seed vanishes for longer than memberlist gossips to the dead,
+	// then comes back knowing nobody: only the periodic re-join of the
+	// join list brings the two halves together again.
+	seed.kill()
+	eventually(t, 10*time.Second, "the late node declares the seed dead", func() bool { return len(late.Snapshot().Members) == 1 })
+	time.Sleep(testTimings().GossipToTheDead + testTimings().ProbeInterval)
+	seed = startSeed()
+	eventually(t, 10*time.Second, "the halves merge again", func() bool {
+		return agree([]*Fleet{late, seed}, []string{"late", "seed"})
+	})
+}
+
+func TestFleet_Nil_IsAFleetOfOne(t *testing.T) {
+	var f *Fleet
+	if !f.ShouldRun("api", ModeOnePerRegion) || !f.RunsSlot("api", time.Time{}) || f.Offset(time.Minute) != 0 || f.JourneyOffset("api") != 0 {
+		t.Fatal("a nil fleet must run everything with no offset")
+	}
+	if f.RequestConfirm("api", "http", time.Unix(1, 0)) || f.Close(time.Second) != nil || !f.Joined() || len(f.Snapshot().Members) != 0 {
+		t.Fatal("a nil fleet must send nothing and close cleanly")
+	}
+}
+
+func TestFleet_JourneyOffset_UsesTheJourneysInterval(t *testing.T) {
+	key := mustKey(t)
+	a := startNode(t, nodeSpec{name: "a", region: "ap", keys: [][]byte{key}}, nil)
+	b := startNode(t, nodeSpec{name: "b", region: "eu", keys: [][]byte{key}, join: []string{a.Addr()}}, nil)
+	b.cfg.Journeys = map[string]Journey{"api": {Kind: "http", Mode: ModeOnePerRegion, Interval: 30 * time.Second}}
+	eventually(t, 5*time.Second, "both see both", func() bool { return agree([]*Fleet{a, b}, []string{"a", "b"}) })
+	if got := b.JourneyOffset("api"); got != 15*time.Second {
+		t.Fatalf("offset of eu (index 1 of 2) = %s, want 15s", got)
+	}
+	if got := b.JourneyOffset("unknown"); got != 0 {
+		t.Fatalf("unknown journey offset %s", got)
+	}
 }
