@@ -25,21 +25,9 @@ func fleetConfig(cfg *config.Config, role string, lg *slog.Logger) (fleet.Config
 	if err != nil {
 		return fleet.Config{}, err
 	}
-	t, err := fleet.TimingsPreset(g.Timings)
+	t, err := fleet.TimingsFrom(g.Timings, g.ProbeInterval.D, g.ProbeTimeout.D, g.GossipInterval.D, g.SuspicionMult)
 	if err != nil {
-		return fleet.Config{}, err
-	}
-	if g.ProbeInterval.D > 0 {
-		t.ProbeInterval = g.ProbeInterval.D
-	}
-	if g.ProbeTimeout.D > 0 {
-		t.ProbeTimeout = g.ProbeTimeout.D
-	}
-	if g.GossipInterval.D > 0 {
-		t.GossipInterval = g.GossipInterval.D
-	}
-	if g.SuspicionMult > 0 {
-		t.SuspicionMult = g.SuspicionMult
+		return fleet.Config{}, fmt.Errorf("gossip timings: %w", err)
 	}
 	journeys := map[string]fleet.Journey{}
 	for _, j := range cfg.Journey {

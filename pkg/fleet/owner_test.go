@@ -176,3 +176,20 @@ func TestOffset_RegionsSortedByName(t *testing.T) {
 		t.Fatalf("us offset %s, want 20s", got)
 	}
 }
+
+func TestTimingsFrom_PresetWithOverrides(t *testing.T) {
+	lan, err := TimingsFrom("lan", 0, 0, 0, 0)
+	if err != nil || lan != LANTimings() {
+		t.Fatalf("plain lan: %+v %v", lan, err)
+	}
+	fast, err := TimingsFrom("lan", 500*time.Millisecond, 250*time.Millisecond, 0, 2)
+	if err != nil || fast.ProbeInterval != 500*time.Millisecond || fast.ProbeTimeout != 250*time.Millisecond || fast.SuspicionMult != 2 || fast.GossipInterval != lan.GossipInterval {
+		t.Fatalf("overrides: %+v %v", fast, err)
+	}
+	if _, err := TimingsFrom("wan", 100*time.Millisecond, 0, 0, 0); err == nil {
+		t.Fatal("a probe interval below the wan probe timeout was accepted")
+	}
+	if _, err := TimingsFrom("moon", 0, 0, 0, 0); err == nil {
+		t.Fatal("unknown preset accepted")
+	}
+}

@@ -54,6 +54,31 @@ func TimingsPreset(name string) (Timings, error) {
 	return Timings{}, fmt.Errorf("unknown timings preset %q (want \"lan\" or \"wan\")", name)
 }
 
+// TimingsFrom is a preset ("lan", "wan") with the overrides that are
+// non-zero applied: what the [gossip] settings timings, probe_interval,
+// probe_timeout, gossip_interval and suspicion_mult give. The result is
+// validated.
+func TimingsFrom(preset string, probeInterval, probeTimeout, gossipInterval time.Duration, suspicionMult int) (Timings, error) {
+	t, err := TimingsPreset(preset)
+	if err != nil {
+		return t, err
+	}
+	if probeInterval > 0 {
+		t.ProbeInterval = probeInterval
+		t.DeadNodeReclaim = probeInterval
+	}
+	if probeTimeout > 0 {
+		t.ProbeTimeout = probeTimeout
+	}
+	if gossipInterval > 0 {
+		t.GossipInterval = gossipInterval
+	}
+	if suspicionMult > 0 {
+		t.SuspicionMult = suspicionMult
+	}
+	return t, t.validate()
+}
+
 func timingsOf(c *memberlist.Config) Timings {
 	return Timings{
 		ProbeInterval:    c.ProbeInterval,
