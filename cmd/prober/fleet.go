@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/fleet"
@@ -70,4 +74,23 @@ func configDigest(cfg *config.Config) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8]), nil
+}
+
+// reloadKeysOnHUP re-reads the gossip key file on every SIGHUP until ctx
+// ends: the agent's side of a key rotation. A bad file is logged and
+// changes nothing.
+func reloadKeysOnHUP(ctx context.Context, fl *fleet.Fleet, lg *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := fl.ReloadKeys(); err != nil {
+				lg.Error("gossip key reload failed; keeping the current keys", "err", err)
+			}
+		}
+	}
 }

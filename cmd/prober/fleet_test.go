@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,5 +129,54 @@ url = "http://127.0.0.1:1/"
 			t.Fatalf("observer still a member: %v", peers[0].Snapshot().Members)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReloadKeysOnHUP_RotatesTheLiveKeyring(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "gossip.keys")
+	k1, _ := fleet.NewKey()
+	k2, _ := fleet.NewKey()
+	if err := os.WriteFile(keyPath, fleet.FormatKeys([][]byte{k1}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	agent, err := fleet.New(context.Background(), fleet.Config{Name: "agent", Fleet: "demo", Bind: "127.0.0.1:0", Keys: [][]byte{k1}, KeyFile: keyPath,
+		Meta: fleet.Meta{Role: fleet.RoleProber, Region: "eu"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close(time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reloadKeysOnHUP(ctx, agent, quiet); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// Step 2 of a rotation in one go: the new key first, the old one kept.
+	if err := os.WriteFile(keyPath, fleet.FormatKeys([][]byte{k2, k1}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let signal.Notify register
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// A node that knows only the new key gets in once the agent uses it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		newcomer, err := fleet.New(context.Background(), fleet.Config{Name: "newcomer", Fleet: "demo", Bind: "127.0.0.1:0", Keys: [][]byte{k2},
+			Join: []string{agent.Addr()}, JoinBackoff: time.Hour, Meta: fleet.Meta{Role: fleet.RoleProber, Region: "us"}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		n := len(newcomer.Snapshot().Members)
+		newcomer.Close(time.Second)
+		if n == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a node with only the new key never got in after SIGHUP")
+		}
 	}
 }
