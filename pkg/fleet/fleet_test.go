@@ -315,6 +315,17 @@ func TestFleet_MalformedOrOversizedMessage_DroppedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "the valid request is confirmed", func() bool { return len(rec.snapshot()) == 1 })
+
+	// The receiver rate-limits too: a second request for the journey within
+	// ConfirmInterval (bypassing the sender's limit) runs nothing.
+	second, _ := encodeConfirm(ConfirmRequest{Journey: "api", Kind: "http", Slot: time.Unix(1900000030, 0), Region: "eu", Agent: from.Name()})
+	if err := from.ml.SendReliable(node, second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the second request is rate-limited", func() bool { return to.Stats().ConfirmsLimited == 1 })
+	if got := rec.snapshot(); len(got) != 1 {
+		t.Fatalf("rate-limited request ran: %v", got)
+	}
 }
 
 func TestFleet_JoinRetriesInBackgroundUntilAPeerAnswers_AndMergesAgainAfterASplit(t *testing.T) {

@@ -21,6 +21,8 @@ type countingTransport struct {
 	streams chan net.Conn
 	done    chan struct{}
 	wg      sync.WaitGroup
+	stop    sync.Once
+	stopErr error
 }
 
 var _ memberlist.NodeAwareTransport = (*countingTransport)(nil)
@@ -79,11 +81,15 @@ func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout tim
 	return countingConn{Conn: c, sent: t.sent}, nil
 }
 
+// Shutdown stops the transport; it is safe to call more than once
+// (memberlist.Create shuts the transport down itself on some failures).
 func (t *countingTransport) Shutdown() error {
-	err := t.NetTransport.Shutdown()
-	close(t.done)
-	t.wg.Wait()
-	return err
+	t.stop.Do(func() {
+		t.stopErr = t.NetTransport.Shutdown()
+		close(t.done)
+		t.wg.Wait()
+	})
+	return t.stopErr
 }
 
 type countingConn struct {
