@@ -33,9 +33,11 @@ type Gossip struct {
 	// backoff until one answers, so agents may start in any order.
 	Join []string `toml:"join"`
 	// KeyFile holds the AES-GCM keyring: one base64 key per line, the first
-	// is the primary (`prober keygen -out FILE` writes one). Required. The
-	// agent re-reads it on SIGHUP, which is how keys are rotated without a
-	// fleet restart (see README, "Fleet and gossip").
+	// is the primary (`prober keygen -out FILE` writes one, mode 0600).
+	// Required. The agent re-reads it on SIGHUP, which is how keys are
+	// rotated without a fleet restart (see README, "Fleet and gossip"); in
+	// Kubernetes, mount the Secret as a directory, not with subPath, or
+	// updates never reach the file.
 	KeyFile string `toml:"key_file"`
 	// Timings selects memberlist's timer preset: "lan" (default: probe every
 	// 1 s, dead after about 5-25 s) or "wan" (probe every 5 s, dead after
@@ -138,10 +140,8 @@ func (g *Gossip) validate(p *problems, key string) {
 		p.add(key+".key_file", "is required: gossip is always encrypted (create one with `prober keygen -out FILE`)")
 	} else if st, err := os.Stat(g.KeyFile); err != nil {
 		p.add(key+".key_file", fmt.Sprintf("cannot be read: %v", err))
-	} else if !st.Mode().IsRegular() {
-		p.add(key+".key_file", "is not a regular file")
-	} else if st.Mode().Perm()&0o077 != 0 {
-		p.add(key+".key_file", fmt.Sprintf("is readable by others (mode %v); chmod 600 it", st.Mode().Perm()))
+	} else if st.IsDir() {
+		p.add(key+".key_file", "is a directory")
 	}
 	if g.Timings != "lan" && g.Timings != "wan" {
 		p.add(key+".timings", fmt.Sprintf("unknown preset %q (want \"lan\" or \"wan\")", g.Timings))

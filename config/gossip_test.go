@@ -40,7 +40,7 @@ func TestGossip_ProblemsNameTheKey(t *testing.T) {
 		"no fleet":          {"key_file = \"" + kf + "\"\n", "gossip.fleet", "is required"},
 		"no key file":       {"fleet = \"f\"\n", "gossip.key_file", "is required"},
 		"missing key file":  {"fleet = \"f\"\nkey_file = \"/nonexistent/k\"\n", "gossip.key_file", "cannot be read"},
-		"world-readable":    {"fleet = \"f\"\nkey_file = \"" + keyFile(t, 0o644) + "\"\n", "gossip.key_file", "chmod 600"},
+		"key file is a dir": {"fleet = \"f\"\nkey_file = \"" + t.TempDir() + "\"\n", "gossip.key_file", "directory"},
 		"bad bind":          {"fleet = \"f\"\nkey_file = \"" + kf + "\"\nbind = \"nope\"\n", "gossip.bind", "host:port"},
 		"bad advertise":     {"fleet = \"f\"\nkey_file = \"" + kf + "\"\nadvertise = \"1.2.3.4:99999\"\n", "gossip.advertise", "invalid port"},
 		"bad join":          {"fleet = \"f\"\nkey_file = \"" + kf + "\"\njoin = [\"ok.example:7946\", \"bad peer\"]\n", "gossip.join[1]", "not a host:port"},
