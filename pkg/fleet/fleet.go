@@ -70,9 +70,9 @@ type Config struct {
 	ConfirmInterval time.Duration
 	// JoinBackoff bounds the wait between join attempts: it starts at
 	// JoinBackoff/30 (at least 100 ms) and doubles up to JoinBackoff. Once
-	// joined, the node re-joins the list every JoinBackoff, so that a fleet
-	// split by a long partition (each side having declared the other dead)
-	// merges again. Default 30 s.
+	// joined, every JoinBackoff the node tries to reconnect to nodes that
+	// died in the last 6 hours (and re-joins this list when it is alone),
+	// so that a fleet split by a long partition merges again. Default 30 s.
 	JoinBackoff time.Duration
 	// OnConfirm is called when this node should confirm a journey's slot
 	// (run it now with trigger=confirm). It is called from one goroutine,
@@ -124,7 +124,7 @@ type Fleet struct {
 
 	mu      sync.Mutex
 	members map[string]Member    // live nodes by name, self included
-	gone    map[string]time.Time // recently departed nodes
+	gone    map[string]departed  // recently departed nodes, by name
 	sentAt  map[string]time.Time // journey → last request sent
 	ranAt   map[string]time.Time // journey → last confirmation started
 	seen    map[string]time.Time // request key → first seen
@@ -135,8 +135,19 @@ type Fleet struct {
 	bytesSent, requestsSent, suppressed, dropped, ignored, confirmsRun, confirmsLimited, badMeta atomic.Int64
 }
 
+// departed is a node that died or left: when, and where it was.
+type departed struct {
+	at   time.Time
+	addr string
+}
+
 // Bounds of the fleet's own bookkeeping.
 const (
+	// settleDelay is when a node exchanges state with its join list once
+	// more after joining (see joinLoop).
+	settleDelay = 2 * time.Second
+	// reconnectFor is how long departed nodes are retried (see joinLoop).
+	reconnectFor = 6 * time.Hour
 	inboxSize = 256
 	maxSeen   = 4096
 	seenTTL   = 10 * time.Minute
@@ -165,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 		self:    Member{Name: cfg.Name, Meta: cfg.Meta},
 		inbox:   make(chan ConfirmRequest, inboxSize),
 		members: map[string]Member{},
-		gone:    map[string]time.Time{},
+		gone:    map[string]departed{},
 		sentAt:  map[string]time.Time{},
 		ranAt:   map[string]time.Time{},
 		seen:    map[string]time.Time{},
@@ -228,12 +239,11 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	ctx, f.cancel = context.WithCancel(ctx)
 	f.wg.Add(1)
 	go f.confirmLoop(ctx)
-	if len(cfg.Join) > 0 {
-		f.wg.Add(1)
-		go f.joinLoop(ctx, cfg.Join)
-	} else {
+	if len(cfg.Join) == 0 {
 		f.joined.Store(true) // the first node of a fleet: nothing to join
 	}
+	f.wg.Add(1)
+	go f.joinLoop(ctx, cfg.Join)
 	lg.Info("gossip started", "addr", f.self.Addr, "role", cfg.Meta.Role, "region", cfg.Meta.Region, "encrypted", f.ring != nil)
 	return f, nil
 }
@@ -291,24 +301,39 @@ func splitHostPort(hp string) (string, int, error) {
 }
 
 // joinLoop joins peers, retrying with doubling waits up to JoinBackoff
-// until one answers or ctx ends; then it re-joins every JoinBackoff (a
-// routine push/pull when nothing is wrong, a merge after a partition).
+// until one answers or ctx ends. Then, every JoinBackoff, it tries to
+// reconnect to nodes that departed within reconnectFor, and re-joins the
+// join list when this node is alone. memberlist by itself never talks to
+// a node it has declared dead once GossipToTheDead has passed, so without
+// this a fleet split by a long partition would stay split. A steady fleet
+// pays nothing for it.
 func (f *Fleet) joinLoop(ctx context.Context, peers []string) {
 	defer f.wg.Done()
 	wait := max(f.cfg.JoinBackoff/30, 100*time.Millisecond)
+	settle := false
 	for {
-		n, err := f.ml.Join(peers)
 		switch {
-		case n > 0 && !f.joined.Load():
-			f.joined.Store(true)
-			f.log.Info("joined the fleet", "contacted", n, "members", f.numMembers())
-		case n == 0 && !f.joined.Load():
-			f.log.Warn("cannot join the fleet yet; retrying", "peers", peers, "err", err, "retry_in", wait)
-		case n == 0:
-			f.log.Debug("periodic re-join reached no peer", "peers", peers, "err", err)
-		}
-		if f.joined.Load() {
+		case !f.joined.Load():
+			n, err := f.ml.Join(peers)
+			if n > 0 {
+				f.joined.Store(true)
+				settle = true
+				wait = settleDelay
+				f.log.Info("joined the fleet", "contacted", n, "members", f.numMembers())
+			} else {
+				f.log.Warn("cannot join the fleet yet; retrying", "peers", peers, "err", err, "retry_in", wait)
+			}
+		case settle:
+			// One more state exchange shortly after joining picks up the
+			// nodes that joined at the same moment, whose announcements
+			// gossip may have missed; otherwise only memberlist's push/pull
+			// (every 30-60 s) would bring them.
+			settle = false
+			f.ml.Join(peers)
 			wait = f.cfg.JoinBackoff
+		default:
+			wait = f.cfg.JoinBackoff
+			f.reconnect(peers)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -317,7 +342,33 @@ func (f *Fleet) joinLoop(ctx context.Context, peers []string) {
 			return
 		case <-t.C:
 		}
-		wait = min(wait*2, f.cfg.JoinBackoff)
+		if !f.joined.Load() {
+			wait = min(wait*2, f.cfg.JoinBackoff)
+		}
+	}
+}
+
+// reconnect tries recently departed nodes, and the join list if this node
+// has nobody left.
+func (f *Fleet) reconnect(peers []string) {
+	now := time.Now()
+	var addrs []string
+	f.mu.Lock()
+	alone := len(f.members) == 1
+	for _, d := range f.gone {
+		if now.Sub(d.at) < reconnectFor {
+			addrs = append(addrs, d.addr)
+		}
+	}
+	f.mu.Unlock()
+	if alone {
+		addrs = append(addrs, peers...)
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	if n, _ := f.ml.Join(addrs); n > 0 {
+		f.log.Debug("reconnect attempt reached peers", "tried", len(addrs), "answered", n)
 	}
 }
 
@@ -453,7 +504,8 @@ func (f *Fleet) Snapshot() Snapshot {
 		}
 	}
 	f.mu.Lock()
-	for n, t := range f.gone {
+	for n, d := range f.gone {
+		t := d.at
 		s.Gone[n] = t
 	}
 	f.mu.Unlock()
@@ -545,12 +597,12 @@ func (e events) NotifyLeave(n *memberlist.Node) {
 		return
 	}
 	delete(f.members, n.Name)
-	f.gone[n.Name] = time.Now()
+	f.gone[n.Name] = departed{at: time.Now(), addr: n.Address()}
 	if len(f.gone) > maxGone {
 		oldest, at := "", time.Time{}
-		for name, t := range f.gone {
-			if oldest == "" || t.Before(at) {
-				oldest, at = name, t
+		for name, d := range f.gone {
+			if oldest == "" || d.at.Before(at) {
+				oldest, at = name, d.at
 			}
 		}
 		delete(f.gone, oldest)
