@@ -148,10 +148,10 @@ const (
 	settleDelay = 2 * time.Second
 	// reconnectFor is how long departed nodes are retried (see joinLoop).
 	reconnectFor = 6 * time.Hour
-	inboxSize = 256
-	maxSeen   = 4096
-	seenTTL   = 10 * time.Minute
-	maxGone   = 256
+	inboxSize    = 256
+	maxSeen      = 4096
+	seenTTL      = 10 * time.Minute
+	maxGone      = 256
 )
 
 // New starts this node: it binds, starts gossip and begins joining
