@@ -206,10 +206,6 @@ func (e *Export) validate(p *problems, key string) {
 	}
 }
 
-// validateKind validates export types beyond jsonl; it reports whether the
-// type is known.
-func (e *Export) validateKind(p *problems, key string) bool { return false }
-
 func (g *Gossip) applyDefaults() {
 	if g.Bind == "" {
 		g.Bind = "0.0.0.0:7946"
