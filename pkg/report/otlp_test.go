@@ -179,7 +179,9 @@ func TestOTLP_DecodeRejectsMalformedOrOversized_WithReason(t *testing.T) {
 		t.Fatalf("no attribute %s", key)
 		return nil
 	}
-	sv := func(s string) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}} }
+	sv := func(s string) *commonpb.AnyValue {
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+	}
 	cases := []struct {
 		name   string
 		mutate func(rl *logspb.ResourceLogs)
