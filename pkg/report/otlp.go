@@ -308,7 +308,7 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 		}
 		r.TraceID = hex.EncodeToString(lr.TraceId)
 	}
-	if lr.Body != nil {
+	if lr.Body != nil && lr.Body.Value != nil {
 		sv, ok := lr.Body.Value.(*commonpb.AnyValue_StringValue)
 		if !ok {
 			return r, errors.New("body must be a string (the error message)")
