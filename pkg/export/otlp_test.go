@@ -1,0 +1,187 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/vantage-fleet/vantage/config"
+	"github.com/vantage-fleet/vantage/pkg/report"
+	"github.com/vantage-fleet/vantage/pkg/spool"
+	"github.com/vantage-fleet/vantage/pkg/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// rejectingReceiver is a real OTLP/gRPC logs server that rejects the first
+// record of every request (partial success) and records what it saw.
+type rejectingReceiver struct {
+	collogspb.UnimplementedLogsServiceServer
+	mu       sync.Mutex
+	requests int
+	records  int
+	auth     []string
+}
+
+func (s *rejectingReceiver) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	s.auth = append(s.auth, md.Get("authorization")...)
+	for _, rl := range req.ResourceLogs {
+		for _, sl := range rl.ScopeLogs {
+			s.records += len(sl.LogRecords)
+		}
+	}
+	return &collogspb.ExportLogsServiceResponse{PartialSuccess: &collogspb.ExportLogsPartialSuccess{
+		RejectedLogRecords: 1, ErrorMessage: "first record is bad"}}, nil
+}
+
+func serve(t *testing.T, impl collogspb.LogsServiceServer) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	collogspb.RegisterLogsServiceServer(s, impl)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { s.Stop(); <-done })
+	return ln.Addr().String()
+}
+
+func result(i int) report.Result {
+	slot := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	r := report.Result{Journey: fmt.Sprint("j", i), Kind: "http", Region: "eu", Agent: "eu-1", Slot: slot,
+		Trigger: report.TriggerSchedule, Start: slot, Duration: time.Millisecond, Status: report.StatusPass}
+	r.ID = report.ResultID(r.Journey, r.Region, r.Agent, r.Slot, r.Trigger)
+	return r
+}
+
+func newExport(t *testing.T, endpoint string, batch int) (*OTLP, *telemetry.Registry) {
+	t.Helper()
+	db, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := telemetry.NewRegistry()
+	e := &config.Export{Type: "otlp", Name: "otlp-0", Endpoint: endpoint, Protocol: "grpc",
+		TLS: config.ExportTLS{Insecure: true}, SpoolMaxBytes: 1 << 20, SpoolMaxAge: config.Dur(time.Hour),
+		BatchSize: batch, Timeout: config.Dur(time.Second), MaxBackoff: config.Dur(100 * time.Millisecond),
+		BearerToken: config.SecretValue("env:T", "canary-bearer")}
+	x, err := NewOTLP(e, OTLPOptions{Agent: "eu-1", Region: "eu", Spool: db, Telemetry: reg, InitialBackoff: 10 * time.Millisecond})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		x.Close(ctx)
+		db.Close()
+	})
+	return x, reg
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOTLP_PartialSuccess_RejectedAreDroppedAndCounted_NotRetried(t *testing.T) {
+	recv := &rejectingReceiver{}
+	x, reg := newExport(t, serve(t, recv), 10)
+	for i := 0; i < 10; i++ {
+		if err := x.Put(context.Background(), result(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := func(n string) int64 { return reg.Counter(n, "", "export", "otlp-0").Value() }
+	waitFor(t, "the spool to empty", func() bool {
+		return x.Stats().Entries == 0 && c("vantage.agent.results.exported")+c("vantage.agent.results.rejected") == 10
+	})
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if recv.records != 10 {
+		t.Fatalf("receiver saw %d records in %d requests, want each of the 10 once", recv.records, recv.requests)
+	}
+	if got := c("vantage.agent.results.rejected"); got != int64(recv.requests) {
+		t.Fatalf("rejected = %d, want one per request (%d)", got, recv.requests)
+	}
+	for _, a := range recv.auth {
+		if a != "Bearer canary-bearer" {
+			t.Fatalf("authorization header %q", a)
+		}
+	}
+}
+
+// flakyReceiver fails the first n requests.
+type flakyReceiver struct {
+	collogspb.UnimplementedLogsServiceServer
+	fail    atomic.Int32
+	records atomic.Int32
+}
+
+func (s *flakyReceiver) Export(_ context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	if s.fail.Add(-1) >= 0 {
+		return nil, errors.New("temporarily broken")
+	}
+	for _, rl := range req.ResourceLogs {
+		for _, sl := range rl.ScopeLogs {
+			s.records.Add(int32(len(sl.LogRecords)))
+		}
+	}
+	return &collogspb.ExportLogsServiceResponse{}, nil
+}
+
+func TestOTLP_FailingEndpoint_BacksOffThenDrainsInBatches(t *testing.T) {
+	recv := &flakyReceiver{}
+	recv.fail.Store(3)
+	x, reg := newExport(t, serve(t, recv), 4)
+	for i := 0; i < 10; i++ {
+		x.Put(context.Background(), result(i))
+	}
+	waitFor(t, "the backlog", func() bool { return recv.records.Load() == 10 && x.Stats().Entries == 0 })
+	if f := reg.Counter("vantage.agent.export.failures", "", "export", "otlp-0").Value(); f != 3 {
+		t.Fatalf("failures = %d, want 3", f)
+	}
+}
+
+func TestPartialSuccess_OtherErrorsAreFailures(t *testing.T) {
+	if _, ok := partialSuccess(errors.New("connection refused")); ok {
+		t.Fatal("a plain error counted as partial success")
+	}
+	if n, ok := partialSuccess(nil); !ok || n != 0 {
+		t.Fatal("nil is success")
+	}
+}
+
+func TestOTLP_PutOfUnencodableResult_IsRejectedNotSpooled(t *testing.T) {
+	x, reg := newExport(t, "127.0.0.1:1", 10)
+	r := result(1)
+	r.Status = "bogus"
+	if err := x.Put(context.Background(), r); err == nil {
+		t.Fatal("Put accepted an invalid result")
+	}
+	if x.Stats().Entries != 0 || reg.Counter("vantage.agent.results.rejected", "", "export", "otlp-0").Value() != 1 {
+		t.Fatal("invalid result spooled or not counted")
+	}
+}
