@@ -71,6 +71,7 @@ type OTLP struct {
 	pass   sync.Mutex // one drain pass at a time (loop or Close)
 
 	evictMu   sync.Mutex
+	closeOnce sync.Once
 	evictSeen int64
 }
 
@@ -392,8 +393,15 @@ func (x *OTLP) Stats() spool.Stats { return x.queue.Stats() }
 
 // Close stops the drain loop, makes one last attempt (within ctx) to send
 // what is spooled, and flushes traces and metrics. Results left in the
-// spool are sent after the next start.
+// spool are sent after the next start. It does not close the spool file
+// (shared by every export); a second Close returns an error.
 func (x *OTLP) Close(ctx context.Context) error {
+	err := errors.New("export: already closed")
+	x.closeOnce.Do(func() { err = x.close(ctx) })
+	return err
+}
+
+func (x *OTLP) close(ctx context.Context) error {
 	x.cancel()
 	<-x.done
 	for ctx.Err() == nil {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
