@@ -23,9 +23,9 @@ type Ingest struct {
 	// it is dropped. It must cover the agents' spool_max_age so that a
 	// replay after an outage is not counted twice. Default "24h".
 	DedupWindow Duration `toml:"dedup_window"`
-	// DedupMaxIDs bounds the IDs remembered (about 150 bytes each in
+	// DedupMaxIDs bounds the IDs remembered (about 130 bytes each in
 	// memory, 100 on disk; see the README). When full, the oldest ID is
-	// forgotten early. Default 1000000 (~150 MiB).
+	// forgotten early. Default 1000000 (~130 MiB).
 	DedupMaxIDs int `toml:"dedup_max_ids"`
 	// Forward lists downstream OTLP endpoints that receive everything
 	// ingested plus the aggregator's own metrics.

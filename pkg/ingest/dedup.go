@@ -17,7 +17,7 @@ import (
 // DedupFileName is the dedup window's file inside the aggregator's data_dir.
 const DedupFileName = "dedup.db"
 
-var dedupBucket = []byte("result-ids")
+var dedupBucket = []byte("result-ids-by-time")
 
 // maxIDBytes bounds a Result ID kept in the window (IDs are 64 hex digits;
 // report bounds strings, this bounds the window's memory further).
@@ -27,7 +27,7 @@ const maxIDBytes = 128
 // bbolt file, so that re-sends, overlapping owners and replays after an
 // outage or an aggregator restart are counted once.
 //
-// Memory: about 150 bytes per remembered ID (a 64-byte ID string, its map
+// Memory: about 130 bytes per remembered ID (a 64-byte ID string, its map
 // entry and its place in the expiry queue); BenchmarkDedup_BytesPerID
 // measures it. Disk: about 100 bytes per ID.
 type Dedup struct {
@@ -65,9 +65,9 @@ func OpenDedup(dir string, window time.Duration, maxIDs int, now func() time.Tim
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(k, v []byte) error {
-			if len(v) == 8 {
-				d.order = append(d.order, seenID{id: string(k), at: int64(binary.BigEndian.Uint64(v))})
+		return b.ForEach(func(k, _ []byte) error {
+			if len(k) > 8 {
+				d.order = append(d.order, seenID{id: string(k[8:]), at: int64(binary.BigEndian.Uint64(k))})
 			}
 			return nil
 		})
@@ -126,10 +126,8 @@ func (d *Dedup) Admit(rs []report.Result) ([]report.Result, error) {
 	head := d.head
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(dedupBucket)
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(now))
 		for _, r := range fresh {
-			if err := b.Put([]byte(r.ID), v[:]); err != nil {
+			if err := b.Put(diskKey(now, r.ID), nil); err != nil {
 				return err
 			}
 		}
@@ -160,7 +158,7 @@ func (d *Dedup) expireLocked(b *bolt.Bucket, adding int) error {
 		if s.at >= cutoff && len(d.seen)+adding <= d.maxIDs {
 			break
 		}
-		if err := b.Delete([]byte(s.id)); err != nil {
+		if err := b.Delete(diskKey(s.at, s.id)); err != nil {
 			return err
 		}
 		if d.seen[s.id] == s.at {
@@ -169,6 +167,16 @@ func (d *Dedup) expireLocked(b *bolt.Bucket, adding int) error {
 		d.head++
 	}
 	return nil
+}
+
+// diskKey is the first-seen time then the ID: keys sort by age, so that
+// inserts append to the B+tree and expiry deletes from its front, and a
+// commit writes few pages however random the IDs are.
+func diskKey(at int64, id string) []byte {
+	k := make([]byte, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(at))
+	copy(k[8:], id)
+	return k
 }
 
 // rebuildSeen restores the map from the queue after a failed commit.

@@ -47,7 +47,7 @@ func startAggregator(t *testing.T, dir string, grpcAddr, httpAddr string) *aggre
 	return a
 }
 
-func (a *aggregator) start(t *testing.T, grpcAddr, httpAddr string) {
+func (a *aggregator) start(t testing.TB, grpcAddr, httpAddr string) {
 	t.Helper()
 	if grpcAddr == "" {
 		grpcAddr = "127.0.0.1:0"
@@ -75,7 +75,7 @@ func (a *aggregator) start(t *testing.T, grpcAddr, httpAddr string) {
 }
 
 // listen retries briefly: a just-closed port can take a moment to free.
-func listen(t *testing.T, addr string) net.Listener {
+func listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var err error
 	for i := 0; i < 50; i++ {

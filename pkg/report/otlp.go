@@ -281,12 +281,17 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 	if lr == nil || !IsResult(lr) {
 		return r, ErrNotResult
 	}
-	if n := proto.Size(lr) + proto.Size(res); n > MaxRecordBytes {
-		return r, fmt.Errorf("record is %d bytes, more than %d", n, MaxRecordBytes)
+	if len(res.GetAttributes()) > MaxAttributes {
+		return r, fmt.Errorf("resource has %d attributes, more than %d", len(res.GetAttributes()), MaxAttributes)
 	}
+	// The size bound is kept as a budget charged while decoding (keys,
+	// strings, bytes and 8 per scalar): cheaper than proto.Size, and it
+	// bounds the same thing, the memory one record can claim.
+	d := decoder{budget: MaxRecordBytes - len(lr.GetBody().GetStringValue())}
 	var serviceName string
 	for _, kv := range res.GetAttributes() {
 		s := kv.GetValue().GetStringValue()
+		d.charge(len(kv.GetKey()) + len(s))
 		switch attribute.Key(kv.GetKey()) {
 		case semconv.ServiceNameKey:
 			serviceName = s
@@ -318,13 +323,21 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 	r.Start = fromUnixNano(int64(lr.TimeUnixNano))
 	seen := make(map[string]bool, len(lr.Attributes))
 	var have struct{ slot, dur, status, trigger bool }
+	var err error
 	for _, kv := range lr.Attributes {
 		key := kv.GetKey()
 		if seen[key] {
 			return r, fmt.Errorf("attribute %q appears twice", clip(key))
 		}
 		seen[key] = true
-		v, err := valueFromProto(kv.GetValue(), 0)
+		d.charge(len(key))
+		if attribute.Key(key) == KeySteps {
+			if r.Steps, err = d.steps(kv.GetValue()); err != nil {
+				return r, fmt.Errorf("attribute %q: %w", key, err)
+			}
+			continue
+		}
+		v, err := d.value(kv.GetValue(), 0)
 		if err != nil {
 			return r, fmt.Errorf("attribute %q: %w", clip(key), err)
 		}
@@ -368,14 +381,15 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 			}
 		case KeyRunbook:
 			r.Runbook, ferr = str(v)
-		case KeySteps:
-			r.Steps, ferr = decodeSteps(v)
 		default:
 			r.Attrs = append(r.Attrs, attribute.KeyValue{Key: attribute.Key(key), Value: v})
 		}
 		if ferr != nil {
 			return r, fmt.Errorf("attribute %q: %w", key, ferr)
 		}
+	}
+	if d.budget < 0 {
+		return r, fmt.Errorf("record is larger than %d bytes", MaxRecordBytes)
 	}
 	switch {
 	case !have.slot:
@@ -436,68 +450,76 @@ func checkFields(r *Result) error {
 	return nil
 }
 
-func decodeSteps(v attribute.Value) ([]Step, error) {
-	if v.Type() != attribute.SLICE {
-		return nil, fmt.Errorf("want an array of kvlists, got %s", v.Type())
+// steps decodes the steps array straight from the wire form.
+func (d *decoder) steps(v *commonpb.AnyValue) ([]Step, error) {
+	arr, ok := v.GetValue().(*commonpb.AnyValue_ArrayValue)
+	if !ok {
+		return nil, errors.New("want an array of kvlists")
 	}
-	items := v.AsSlice()
+	items := arr.ArrayValue.GetValues()
 	if len(items) > MaxSteps {
 		return nil, fmt.Errorf("%d steps, more than %d", len(items), MaxSteps)
 	}
 	steps := make([]Step, 0, len(items))
 	for i, it := range items {
-		if it.Type() != attribute.MAP {
-			return nil, fmt.Errorf("step %d: want a kvlist, got %s", i, it.Type())
+		kl, ok := it.GetValue().(*commonpb.AnyValue_KvlistValue)
+		if !ok {
+			return nil, fmt.Errorf("step %d: want a kvlist", i)
 		}
 		var s Step
-		seen := map[attribute.Key]bool{}
-		var have struct{ name, start, dur, status bool }
-		for _, kv := range it.AsMap() {
-			if seen[kv.Key] {
-				return nil, fmt.Errorf("step %d: key %q appears twice", i, clip(string(kv.Key)))
+		var seen uint8
+		for _, kv := range kl.KvlistValue.GetValues() {
+			key := kv.GetKey()
+			d.charge(len(key))
+			bit := stepKeyBit(key)
+			if bit == 0 {
+				return nil, fmt.Errorf("step %d: unknown key %q", i, clip(key))
 			}
-			seen[kv.Key] = true
-			var err error
-			switch kv.Key {
+			if seen&bit != 0 {
+				return nil, fmt.Errorf("step %d: key %q appears twice", i, key)
+			}
+			seen |= bit
+			if key == stepAttrs {
+				attrs, err := d.kvlist(kv.GetValue(), 1)
+				if err != nil {
+					return nil, fmt.Errorf("step %d: %q: %w", i, key, err)
+				}
+				s.Attrs = attrs
+				continue
+			}
+			v, err := d.value(kv.GetValue(), 1)
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %q: %w", i, key, err)
+			}
+			switch key {
 			case stepName:
-				s.Name, err = str(kv.Value)
-				have.name = true
+				s.Name, err = str(v)
 			case stepStart:
 				var ns int64
-				ns, err = i64(kv.Value)
-				s.Start, have.start = fromUnixNano(ns), true
+				ns, err = i64(v)
+				s.Start = fromUnixNano(ns)
 			case stepDuration:
 				var ns int64
-				ns, err = i64(kv.Value)
-				s.Duration, have.dur = time.Duration(ns), true
+				ns, err = i64(v)
+				s.Duration = time.Duration(ns)
 			case stepStatus:
 				var st string
-				st, err = str(kv.Value)
-				s.Status, have.status = Status(st), true
+				st, err = str(v)
+				s.Status = Status(st)
 			case stepErrorType:
 				var et string
-				et, err = str(kv.Value)
+				et, err = str(v)
 				s.ErrorType = ErrorType(et)
 			case stepError:
-				s.Error, err = str(kv.Value)
-			case stepAttrs:
-				if kv.Value.Type() != attribute.MAP {
-					err = fmt.Errorf("want a kvlist, got %s", kv.Value.Type())
-				} else {
-					s.Attrs = kv.Value.AsMap()
-					if len(s.Attrs) > MaxAttributes {
-						err = fmt.Errorf("%d attributes, more than %d", len(s.Attrs), MaxAttributes)
-					}
-				}
-			default:
-				err = errors.New("unknown step key")
+				s.Error, err = str(v)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("step %d: %q: %w", i, clip(string(kv.Key)), err)
+				return nil, fmt.Errorf("step %d: %q: %w", i, key, err)
 			}
 		}
-		if !have.name || !have.start || !have.dur || !have.status {
-			return nil, fmt.Errorf("step %d: name, %s, %s and status are required", i, stepStart, stepDuration)
+		const required = 1<<0 | 1<<1 | 1<<2 | 1<<3
+		if seen&required != required {
+			return nil, fmt.Errorf("step %d: %s, %s, %s and %s are required", i, stepName, stepStart, stepDuration, stepStatus)
 		}
 		if s.Duration < 0 {
 			return nil, fmt.Errorf("step %d: negative duration", i)
@@ -505,6 +527,26 @@ func decodeSteps(v attribute.Value) ([]Step, error) {
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+func stepKeyBit(k string) uint8 {
+	switch k {
+	case stepName:
+		return 1 << 0
+	case stepStart:
+		return 1 << 1
+	case stepDuration:
+		return 1 << 2
+	case stepStatus:
+		return 1 << 3
+	case stepErrorType:
+		return 1 << 4
+	case stepError:
+		return 1 << 5
+	case stepAttrs:
+		return 1 << 6
+	}
+	return 0
 }
 
 func str(v attribute.Value) (string, error) {
@@ -591,61 +633,87 @@ func array[T any](xs []T, f func(T) attribute.Value) *commonpb.AnyValue {
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: vals}}}
 }
 
-// valueFromProto converts an OTLP AnyValue to an attribute value within
-// the decoding bounds.
-func valueFromProto(v *commonpb.AnyValue, depth int) (attribute.Value, error) {
+// decoder converts OTLP values to attribute values within the decoding
+// bounds, charging what it decodes to a byte budget.
+type decoder struct{ budget int }
+
+func (d *decoder) charge(n int) { d.budget -= n }
+
+func (d *decoder) value(v *commonpb.AnyValue, depth int) (attribute.Value, error) {
 	if depth > maxDepth {
 		return attribute.Value{}, fmt.Errorf("nested deeper than %d", maxDepth)
+	}
+	if d.budget < 0 {
+		return attribute.Value{}, fmt.Errorf("record is larger than %d bytes", MaxRecordBytes)
 	}
 	switch x := v.GetValue().(type) {
 	case nil:
 		return attribute.Value{}, nil
 	case *commonpb.AnyValue_BoolValue:
+		d.charge(8)
 		return attribute.BoolValue(x.BoolValue), nil
 	case *commonpb.AnyValue_IntValue:
+		d.charge(8)
 		return attribute.Int64Value(x.IntValue), nil
 	case *commonpb.AnyValue_DoubleValue:
+		d.charge(8)
 		return attribute.Float64Value(x.DoubleValue), nil
 	case *commonpb.AnyValue_StringValue:
 		if len(x.StringValue) > MaxStringBytes {
 			return attribute.Value{}, fmt.Errorf("string of %d bytes, more than %d", len(x.StringValue), MaxStringBytes)
 		}
+		d.charge(len(x.StringValue))
 		return attribute.StringValue(x.StringValue), nil
 	case *commonpb.AnyValue_BytesValue:
 		if len(x.BytesValue) > MaxStringBytes {
 			return attribute.Value{}, fmt.Errorf("bytes of %d, more than %d", len(x.BytesValue), MaxStringBytes)
 		}
+		d.charge(len(x.BytesValue))
 		return attribute.ByteSliceValue(x.BytesValue), nil
 	case *commonpb.AnyValue_ArrayValue:
-		return arrayFromProto(x.ArrayValue.GetValues(), depth)
+		return d.array(x.ArrayValue.GetValues(), depth)
 	case *commonpb.AnyValue_KvlistValue:
-		kvs := x.KvlistValue.GetValues()
-		if len(kvs) > MaxArrayLen {
-			return attribute.Value{}, fmt.Errorf("kvlist of %d entries, more than %d", len(kvs), MaxArrayLen)
+		kvs, err := d.kvlist(v, depth)
+		if err != nil {
+			return attribute.Value{}, err
 		}
-		out := make([]attribute.KeyValue, len(kvs))
-		for i, kv := range kvs {
-			if len(kv.GetKey()) > MaxStringBytes {
-				return attribute.Value{}, fmt.Errorf("key of %d bytes, more than %d", len(kv.GetKey()), MaxStringBytes)
-			}
-			e, err := valueFromProto(kv.GetValue(), depth+1)
-			if err != nil {
-				return attribute.Value{}, fmt.Errorf("%q: %w", clip(kv.GetKey()), err)
-			}
-			out[i] = attribute.KeyValue{Key: attribute.Key(kv.GetKey()), Value: e}
-		}
-		return attribute.MapValue(out...), nil
+		return attribute.MapValue(kvs...), nil
 	}
 	return attribute.Value{}, errors.New("unknown value type")
 }
 
-func arrayFromProto(vals []*commonpb.AnyValue, depth int) (attribute.Value, error) {
+// kvlist decodes a kvlist value into key-values, in wire order.
+func (d *decoder) kvlist(v *commonpb.AnyValue, depth int) ([]attribute.KeyValue, error) {
+	kl, ok := v.GetValue().(*commonpb.AnyValue_KvlistValue)
+	if !ok {
+		return nil, errors.New("want a kvlist")
+	}
+	kvs := kl.KvlistValue.GetValues()
+	if len(kvs) > MaxArrayLen || (depth == 1 && len(kvs) > MaxAttributes) {
+		return nil, fmt.Errorf("kvlist of %d entries, more than allowed", len(kvs))
+	}
+	out := make([]attribute.KeyValue, len(kvs))
+	for i, kv := range kvs {
+		if len(kv.GetKey()) > MaxStringBytes {
+			return nil, fmt.Errorf("key of %d bytes, more than %d", len(kv.GetKey()), MaxStringBytes)
+		}
+		d.charge(len(kv.GetKey()))
+		e, err := d.value(kv.GetValue(), depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", clip(kv.GetKey()), err)
+		}
+		out[i] = attribute.KeyValue{Key: attribute.Key(kv.GetKey()), Value: e}
+	}
+	return out, nil
+}
+
+func (d *decoder) array(vals []*commonpb.AnyValue, depth int) (attribute.Value, error) {
 	if len(vals) > MaxArrayLen {
 		return attribute.Value{}, fmt.Errorf("array of %d values, more than %d", len(vals), MaxArrayLen)
 	}
 	elems := make([]attribute.Value, len(vals))
 	for i, e := range vals {
-		v, err := valueFromProto(e, depth+1)
+		v, err := d.value(e, depth+1)
 		if err != nil {
 			return attribute.Value{}, fmt.Errorf("[%d]: %w", i, err)
 		}
