@@ -35,6 +35,7 @@ type aggregator struct {
 	store    *Store
 	reg      *telemetry.Registry
 	dedup    *Dedup
+	forward  []*Forwarder
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -60,7 +61,7 @@ func (a *aggregator) start(t testing.TB, grpcAddr, httpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.recv, err = New(Options{MaxRequestBytes: 4 << 20, BearerToken: a.token, Dedup: a.dedup, Sink: a.store, Telemetry: a.reg})
+	a.recv, err = New(Options{MaxRequestBytes: 4 << 20, BearerToken: a.token, Dedup: a.dedup, Sink: a.store, Telemetry: a.reg, Forward: a.forward})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +70,10 @@ func (a *aggregator) start(t testing.TB, grpcAddr, httpAddr string) {
 	a.grpcAddr, a.httpAddr = gl.Addr().String(), hl.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	for _, f := range a.forward {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); f.Run(ctx) }()
+	}
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); _ = a.recv.ServeGRPC(ctx, gl) }()
 	go func() { defer a.wg.Done(); _ = a.recv.ServeHTTP(ctx, hl) }()
