@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -27,9 +28,23 @@ type Ingest struct {
 	// memory, 100 on disk; see the README). When full, the oldest ID is
 	// forgotten early. Default 1000000 (~130 MiB).
 	DedupMaxIDs int `toml:"dedup_max_ids"`
+	// TLS serves both receivers over TLS when tls.cert_file is set.
+	TLS IngestTLS `toml:"tls"`
 	// Forward lists downstream OTLP endpoints that receive everything
 	// ingested plus the aggregator's own metrics.
 	Forward []Forward `toml:"forward"`
+}
+
+// IngestTLS configures TLS (and mTLS) of the OTLP receivers.
+type IngestTLS struct {
+	// CertFile is the server certificate chain (PEM); with KeyFile it
+	// turns TLS on for both receivers.
+	CertFile string `toml:"cert_file"`
+	// KeyFile is the server key, a secret reference ("file:/path").
+	KeyFile Secret `toml:"key_file"`
+	// ClientCAFile, when set, requires every client to present a
+	// certificate signed by one of these CAs (mTLS).
+	ClientCAFile string `toml:"client_ca_file"`
 }
 
 // Forward is one downstream OTLP endpoint. A slow or dead downstream never
@@ -112,6 +127,21 @@ func (in *Ingest) validate(p *problems, key string) {
 	}
 	if in.DedupMaxIDs < 1000 {
 		p.add(key+".dedup_max_ids", "must be at least 1000")
+	}
+	t := &in.TLS
+	if (t.CertFile != "") != t.KeyFile.IsSet() {
+		p.add(key+".tls", "cert_file and key_file go together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		p.add(key+".tls.client_ca_file", "mTLS needs the server's own cert_file and key_file")
+	}
+	for _, f := range []struct{ k, path string }{{"cert_file", t.CertFile}, {"client_ca_file", t.ClientCAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			p.add(key+".tls."+f.k, fmt.Sprintf("cannot read %s", f.path))
+		}
 	}
 	names := map[string]bool{}
 	for i := range in.Forward {

@@ -144,8 +144,12 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		wg.Add(1)
 		go func() { defer wg.Done(); f.Run(ctx) }()
 	}
+	tlsCfg, err := ingest.ServerTLS(in.TLS)
+	if err != nil {
+		return err
+	}
 	recv, err := ingest.New(ingest.Options{MaxRequestBytes: in.MaxRequestBytes, BearerToken: in.BearerToken.Value(),
-		Dedup: dedup, Sink: store, Forward: forwards, Telemetry: reg, Log: log})
+		Dedup: dedup, Sink: store, Forward: forwards, Telemetry: reg, Log: log, TLS: tlsCfg})
 	if err != nil {
 		return err
 	}

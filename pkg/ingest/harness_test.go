@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -36,6 +37,7 @@ type aggregator struct {
 	reg      *telemetry.Registry
 	dedup    *Dedup
 	forward  []*Forwarder
+	tls      *tls.Config
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -61,7 +63,7 @@ func (a *aggregator) start(t testing.TB, grpcAddr, httpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.recv, err = New(Options{MaxRequestBytes: 4 << 20, BearerToken: a.token, Dedup: a.dedup, Sink: a.store, Telemetry: a.reg, Forward: a.forward})
+	a.recv, err = New(Options{MaxRequestBytes: 4 << 20, BearerToken: a.token, Dedup: a.dedup, Sink: a.store, Telemetry: a.reg, Forward: a.forward, TLS: a.tls})
 	if err != nil {
 		t.Fatal(err)
 	}

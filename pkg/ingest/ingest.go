@@ -10,6 +10,7 @@ package ingest
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed OTLP/gRPC requests
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -48,6 +50,8 @@ type Options struct {
 	Telemetry *telemetry.Registry
 	// Log receives rejected-request lines.
 	Log *slog.Logger
+	// TLS, when set, serves both transports over TLS (see ServerTLS).
+	TLS *tls.Config
 }
 
 // Receiver handles OTLP export requests.
@@ -178,7 +182,11 @@ func (r *Receiver) authorized(auth string) bool {
 // GRPCServer returns a gRPC server with the three OTLP services, the size
 // limit, the token check and connection deadlines.
 func (r *Receiver) GRPCServer() *grpc.Server {
-	s := grpc.NewServer(
+	var creds []grpc.ServerOption
+	if r.o.TLS != nil {
+		creds = append(creds, grpc.Creds(credentials.NewTLS(r.o.TLS)))
+	}
+	s := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(r.o.MaxRequestBytes),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
@@ -190,7 +198,7 @@ func (r *Receiver) GRPCServer() *grpc.Server {
 			}
 			return h(ctx, req)
 		}),
-	)
+	)...)
 	collogspb.RegisterLogsServiceServer(s, grpcLogs{r: r})
 	coltracepb.RegisterTraceServiceServer(s, grpcTraces{r: r})
 	colmetricspb.RegisterMetricsServiceServer(s, grpcMetrics{r: r})
