@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/report"
@@ -184,4 +188,63 @@ func TestOTLP_PutOfUnencodableResult_IsRejectedNotSpooled(t *testing.T) {
 	if x.Stats().Entries != 0 || reg.Counter("vantage.agent.results.rejected", "", "export", "otlp-0").Value() != 1 {
 		t.Fatal("invalid result spooled or not counted")
 	}
+}
+
+// refusingReceiver answers every request Unauthenticated.
+type refusingReceiver struct {
+	collogspb.UnimplementedLogsServiceServer
+	calls atomic.Int32
+}
+
+func (s *refusingReceiver) Export(context.Context, *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	s.calls.Add(1)
+	return nil, status.Error(codes.Unauthenticated, "wrong token")
+}
+
+func TestOTLP_BearerTokenNeverReachesLogsOrErrors(t *testing.T) {
+	recv := &refusingReceiver{}
+	addr := serve(t, recv)
+	var buf syncBuffer
+	db, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e := &config.Export{Type: "otlp", Name: "otlp-0", Endpoint: addr, Protocol: "grpc", TLS: config.ExportTLS{Insecure: true},
+		SpoolMaxBytes: 1 << 20, BatchSize: 10, Timeout: config.Dur(time.Second), MaxBackoff: config.Dur(50 * time.Millisecond),
+		BearerToken: config.SecretValue("env:T", "canary-S3cr3t-token")}
+	x, err := NewOTLP(e, OTLPOptions{Agent: "a", Region: "r", Spool: db, Telemetry: telemetry.NewRegistry(),
+		Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), InitialBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Put(context.Background(), result(1))
+	waitFor(t, "refused attempts", func() bool { return recv.calls.Load() >= 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	closeErr := x.Close(ctx)
+	out := buf.String()
+	if !strings.Contains(out, "OTLP export failing") {
+		t.Fatalf("no failure logged:\n%s", out)
+	}
+	if strings.Contains(out, "canary-S3cr3t-token") || (closeErr != nil && strings.Contains(closeErr.Error(), "canary-S3cr3t-token")) {
+		t.Fatal("the bearer token leaked into a log line or error")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
