@@ -1,6 +1,6 @@
 // Command aggregator is the Vantage aggregator: it receives Results over
-// OTLP, counts every run once, and (once the verdict engine lands) decides
-// and alerts.
+// OTLP, counts every run once, decides verdicts and alerts, and serves the
+// status page, the JSON API and /metrics.
 //
 //	aggregator validate -config FILE
 //	aggregator serve -config FILE
@@ -30,8 +30,12 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/vantage-fleet/vantage/config"
+	"github.com/vantage-fleet/vantage/pkg/alert"
 	"github.com/vantage-fleet/vantage/pkg/ingest"
+	"github.com/vantage-fleet/vantage/pkg/report"
+	"github.com/vantage-fleet/vantage/pkg/status"
 	"github.com/vantage-fleet/vantage/pkg/telemetry"
+	"github.com/vantage-fleet/vantage/pkg/verdict"
 	"github.com/vantage-fleet/vantage/pkg/version"
 )
 
@@ -131,6 +135,12 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 	}
 	defer dedup.Close()
 	store := ingest.NewStore(100_000)
+	engine, err := alert.Open(ctx, alert.Options{DataDir: cfg.Aggregator.DataDir, Verdict: verdict.FromConfig(cfg.Verdict),
+		Alerts: cfg.Alerts, Redactor: report.NewRedactor(cfg.SecretValues()...), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -149,7 +159,7 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		return err
 	}
 	recv, err := ingest.New(ingest.Options{MaxRequestBytes: in.MaxRequestBytes, BearerToken: in.BearerToken.Value(),
-		Dedup: dedup, Sink: store, Forward: forwards, Telemetry: reg, Log: log, TLS: tlsCfg})
+		Dedup: dedup, Sink: sinks{engine, store}, Forward: forwards, Telemetry: reg, Log: log, TLS: tlsCfg})
 	if err != nil {
 		return err
 	}
@@ -176,9 +186,15 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 			}
 		}
 	}
+	token := cfg.Aggregator.APIToken.Value()
+	page := status.NewHandler(engine, status.Options{Token: token})
 	api := http.NewServeMux()
-	api.Handle("GET /metrics", reg.Handler())
-	api.Handle("GET /api/v1/results", requireToken(cfg.Aggregator.APIToken.Value(), store.Handler()))
+	api.Handle("/", page)
+	api.Handle("GET /metrics", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page.ServeHTTP(w, r) // the verdict metrics, then the ingest counters
+		_ = reg.WriteText(w)
+	})))
+	api.Handle("GET /api/v1/results", requireToken(token, store.Handler()))
 	api.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	apiSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -197,6 +213,20 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		}
 		errc <- e
 	}()
+	wg.Add(1)
+	go func() { // time-driven verdict rules, alert re-sends, persistence
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				engine.Tick(now)
+			}
+		}
+	}()
 	var first error
 	select {
 	case <-ctx.Done():
@@ -208,6 +238,25 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 	c()
 	wg.Wait()
 	return first
+}
+
+// sinks hands each new Result to the alert engine (verdicts, alerts) and
+// to the store behind GET /api/v1/results.
+type sinks struct {
+	engine *alert.Engine
+	store  *ingest.Store
+}
+
+func (s sinks) Accept(r report.Result) error {
+	_ = s.store.Accept(r)
+	return s.engine.Accept(r)
+}
+
+func (s sinks) AcceptBatch(rs []report.Result) []error {
+	for _, r := range rs {
+		_ = s.store.Accept(r)
+	}
+	return s.engine.AcceptBatch(rs)
 }
 
 // requireToken guards h with a bearer token when one is configured.

@@ -89,8 +89,24 @@ func TestServe_ReceivesResults_ShowsThemAndCountsThem(t *testing.T) {
 	if !strings.Contains(body, reporttest.Full().ID) || strings.Count(body, `"id"`) != 1 {
 		t.Fatalf("results API: %s", body)
 	}
+	// A current run reaches the verdict engine: the status API shows it.
+	now := time.Now().UTC().Truncate(time.Minute)
+	cur := report.Result{Journey: "live-journey", Kind: "http", Region: "eu", Agent: "eu-1", Slot: now,
+		Trigger: report.TriggerSchedule, Interval: time.Minute, Start: now, Duration: time.Second, Status: report.StatusPass}
+	cur.ID = report.ResultID(cur.Journey, cur.Region, cur.Agent, cur.Slot, cur.Trigger)
+	rl2, err := report.EncodeOTLP(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := collogspb.NewLogsServiceClient(conn).Export(context.Background(), &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{rl2}})
+	if err != nil || resp.GetPartialSuccess().GetRejectedLogRecords() != 0 {
+		t.Fatalf("export: %v %v", err, resp)
+	}
+	if st := get(t, api+"/api/v1/status"); !strings.Contains(st, "live-journey") {
+		t.Fatalf("status API lacks the journey: %s", st)
+	}
 	m := get(t, api+"/metrics")
-	for _, want := range []string{"vantage_aggregator_results_received_total 2", "vantage_aggregator_results_duplicates_total 1"} {
+	for _, want := range []string{"vantage_aggregator_results_received_total 3", "vantage_aggregator_results_duplicates_total 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}

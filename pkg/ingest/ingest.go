@@ -58,7 +58,7 @@ type Options struct {
 type Receiver struct {
 	o     Options
 	count struct {
-		received, invalid, duplicates, logs, spans, points, badRequests *telemetry.Counter
+		received, invalid, duplicates, refused, logs, spans, points, badRequests *telemetry.Counter
 	}
 }
 
@@ -81,6 +81,7 @@ func New(o Options) (*Receiver, error) {
 	r.count.received = reg.Counter("vantage.aggregator.results.received", "Valid Result records received (duplicates included).")
 	r.count.invalid = reg.Counter("vantage.aggregator.results.invalid", "Result records rejected as malformed (partial success).")
 	r.count.duplicates = reg.Counter("vantage.aggregator.results.duplicates", "Results dropped because their ID was seen within the dedup window.")
+	r.count.refused = reg.Counter("vantage.aggregator.results.refused", "New Results the sink (verdict engine) refused, e.g. a skewed clock.")
 	r.count.logs = reg.Counter("vantage.aggregator.logs.received", "Log records received, results included.")
 	r.count.spans = reg.Counter("vantage.aggregator.spans.received", "Spans received.")
 	r.count.points = reg.Counter("vantage.aggregator.metrics.received", "Metric data streams received.")
@@ -125,9 +126,21 @@ func (r *Receiver) ExportLogs(req *collogspb.ExportLogsServiceRequest) (*collogs
 	r.count.received.Add(int64(len(valid)))
 	r.count.invalid.Add(rejected)
 	r.count.duplicates.Add(int64(len(valid) - len(fresh)))
-	for _, res := range fresh {
-		r.o.Sink.Accept(res)
+	var refused int64
+	if bs, ok := r.o.Sink.(BatchSink); ok && len(fresh) > 0 {
+		for _, err := range bs.AcceptBatch(fresh) {
+			if err != nil {
+				refused++
+			}
+		}
+	} else {
+		for _, res := range fresh {
+			if err := r.o.Sink.Accept(res); err != nil {
+				refused++
+			}
+		}
 	}
+	r.count.refused.Add(refused)
 	r.forward(req)
 	resp := &collogspb.ExportLogsServiceResponse{}
 	if rejected > 0 {

@@ -9,11 +9,19 @@ import (
 	"github.com/vantage-fleet/vantage/pkg/report"
 )
 
-// Sink receives every deduplicated Result once. The verdict engine
-// implements it; until then Store does. Accept must not block for long:
-// it runs on the ingest path.
+// Sink receives every deduplicated Result once. The alert engine
+// (alert.Engine) implements it, and so does Store. Accept must not block
+// for long: it runs on the ingest path. An error means the sink refused
+// the Result (it is counted, not retried: the ID is already remembered).
 type Sink interface {
-	Accept(report.Result)
+	Accept(report.Result) error
+}
+
+// BatchSink is a Sink that takes a request's Results at once (alert.Engine
+// evaluates once per batch); the receiver uses it when available.
+type BatchSink interface {
+	Sink
+	AcceptBatch([]report.Result) []error
 }
 
 // Store is the stand-in Sink: the latest Result per (journey, region,
@@ -33,19 +41,20 @@ func NewStore(max int) *Store {
 	return &Store{max: max, latest: map[storeKey]report.Result{}}
 }
 
-// Accept keeps r if it is the newest of its series.
-func (s *Store) Accept(r report.Result) {
+// Accept keeps r if it is the newest of its series. It never fails.
+func (s *Store) Accept(r report.Result) error {
 	k := storeKey{r.Journey, r.Region, r.Agent}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total++
 	old, ok := s.latest[k]
 	if !ok && len(s.latest) >= s.max {
-		return
+		return nil
 	}
 	if !ok || !r.Slot.Before(old.Slot) {
 		s.latest[k] = r
 	}
+	return nil
 }
 
 // Accepted returns how many Results were accepted in all.

@@ -23,7 +23,7 @@ import (
 // certificate, and returns their paths and the client key PEM.
 type testPKI struct {
 	caFile, serverCert, clientCert string
-	serverKey, clientKey            string
+	serverKey, clientKey           string
 }
 
 func newPKI(t *testing.T) testPKI {
