@@ -1,7 +1,9 @@
 package export
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/report"
+	"github.com/vantage-fleet/vantage/pkg/report/reporttest"
 	"github.com/vantage-fleet/vantage/pkg/spool"
 	"github.com/vantage-fleet/vantage/pkg/telemetry"
 )
@@ -247,4 +252,74 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// traceReceiver records every span it is sent.
+type traceReceiver struct {
+	coltracepb.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans []*tracepb.Span
+}
+
+func (s *traceReceiver) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			s.spans = append(s.spans, ss.Spans...)
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func TestOTLP_OneTracePerRun_WithTheResultsTraceID_StepsAsTimedChildSpans(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &traceReceiver{}
+	s := grpc.NewServer()
+	collogspb.RegisterLogsServiceServer(s, &flakyReceiver{})
+	coltracepb.RegisterTraceServiceServer(s, tr)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { s.Stop(); <-done })
+
+	x, _ := newExport(t, ln.Addr().String(), 10)
+	r := reporttest.Full()
+	if err := x.Put(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := x.Close(ctx); err != nil { // flushes the spans
+		t.Logf("close: %v", err)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.spans) != 1+len(r.Steps) {
+		t.Fatalf("%d spans, want root + %d steps", len(tr.spans), len(r.Steps))
+	}
+	byName := map[string]*tracepb.Span{}
+	for _, sp := range tr.spans {
+		if hex.EncodeToString(sp.TraceId) != r.TraceID {
+			t.Fatalf("span %s in trace %x, want %s", sp.Name, sp.TraceId, r.TraceID)
+		}
+		byName[sp.Name] = sp
+	}
+	root := byName["journey "+r.Journey]
+	if root == nil || len(root.ParentSpanId) != 0 || root.StartTimeUnixNano != uint64(r.Start.UnixNano()) ||
+		root.EndTimeUnixNano != uint64(r.Start.Add(r.Duration).UnixNano()) {
+		t.Fatalf("root span %v", root)
+	}
+	for _, st := range r.Steps {
+		sp := byName[st.Name]
+		if sp == nil || !bytes.Equal(sp.ParentSpanId, root.SpanId) || sp.StartTimeUnixNano != uint64(st.Start.UnixNano()) ||
+			sp.EndTimeUnixNano != uint64(st.Start.Add(st.Duration).UnixNano()) {
+			t.Fatalf("step span %s: %v", st.Name, sp)
+		}
+		if (st.Status == report.StatusFail) != (sp.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR) {
+			t.Fatalf("step %s status %v", st.Name, sp.Status)
+		}
+	}
 }
