@@ -113,7 +113,9 @@ func (d *Dedup) Admit(rs []report.Result) ([]report.Result, error) {
 		if len(r.ID) > maxIDBytes {
 			continue // cannot happen for IDs made by report.ResultID
 		}
-		if _, dup := d.seen[r.ID]; dup || batch[r.ID] {
+		// An ID seen longer ago than the window is new again, even if
+		// expiry (which runs with the next commit) has not removed it yet.
+		if at, dup := d.seen[r.ID]; (dup && now-at <= int64(d.window)) || batch[r.ID] {
 			continue
 		}
 		batch[r.ID] = true
