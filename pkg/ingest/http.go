@@ -77,6 +77,11 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, m proto
 		return ct, false
 	}
 	limit := int64(r.o.MaxRequestBytes)
+	if req.ContentLength > limit && req.Header.Get("Content-Encoding") == "" {
+		r.count.badRequests.Inc()
+		writeStatus(w, ct, http.StatusRequestEntityTooLarge, fmt.Sprintf("request is larger than %d bytes", limit))
+		return ct, false
+	}
 	var body io.Reader = http.MaxBytesReader(w, req.Body, limit)
 	switch req.Header.Get("Content-Encoding") {
 	case "", "identity":
