@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -103,5 +104,31 @@ protocol = "smoke"
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+func TestExamples_OTLPConfigsLoad(t *testing.T) {
+	lookup := env(map[string]string{"VANTAGE_OTLP_TOKEN": "tok-123"})
+	b, err := os.ReadFile("examples/prober-otlp.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadBytes("prober-otlp.toml", b, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Export[0]; e.Type != "otlp" || e.BearerToken.Value() != "tok-123" || !e.Gzip {
+		t.Fatalf("export %+v", e)
+	}
+	b, err = os.ReadFile("examples/aggregator-ingest.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := LoadAggregatorBytes("aggregator-ingest.toml", b, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Ingest.Forward) != 1 || a.Ingest.BearerToken.Value() != "tok-123" {
+		t.Fatalf("ingest %+v", a.Ingest)
 	}
 }
