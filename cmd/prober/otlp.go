@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/export"
 	"github.com/vantage-fleet/vantage/pkg/spool"
@@ -32,6 +34,15 @@ type otlpWiring struct {
 // opens no spool and returns empty Exporters (Metrics still works). The
 // caller must Close it after the scheduler has stopped putting Results.
 func newOTLPWiring(cfg *config.Config, log *slog.Logger) (*otlpWiring, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	// The SDK reports failed best-effort exports (traces, metrics) through
+	// its global handler, which prints with the log package by default.
+	// Results failing is logged once per outage by the export itself.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Debug("opentelemetry export", "err", err)
+	}))
 	w := &otlpWiring{Telemetry: telemetry.NewRegistry()}
 	w.Metrics = w.Telemetry.Handler()
 	for i := range cfg.Export {
