@@ -161,3 +161,17 @@ func isLoopback(hostport string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// validateExportNames rejects two exports with one name: OTLP exports
+// name their spool queue, and two exports sharing a queue would delete
+// each other's Results.
+func validateExportNames(p *problems, exports []Export) {
+	first := map[string]int{}
+	for i, e := range exports {
+		if j, dup := first[e.Name]; dup {
+			p.add(fmt.Sprintf("export[%d].name", i), fmt.Sprintf("duplicate export name %q (first used by export[%d])", e.Name, j))
+			continue
+		}
+		first[e.Name] = i
+	}
+}

@@ -132,3 +132,18 @@ func TestExamples_OTLPConfigsLoad(t *testing.T) {
 		t.Fatalf("ingest %+v", a.Ingest)
 	}
 }
+
+func TestExport_DuplicateNames_AreRejected(t *testing.T) {
+	cfg := otlpExport + `
+[[export]]
+type = "otlp"
+name = "otlp-0"
+endpoint = "127.0.0.1:4318"
+[export.tls]
+insecure = true
+`
+	_, err := LoadBytes("dup.toml", []byte(cfg), env(map[string]string{"OTLP_TOKEN": "x"}))
+	if err == nil || !strings.Contains(err.Error(), `export[1].name: duplicate export name "otlp-0"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -125,6 +125,7 @@ func (c *Config) validate(p *problems) {
 	for i := range c.Export {
 		c.Export[i].validate(p, fmt.Sprintf("export[%d]", i))
 	}
+	validateExportNames(p, c.Export)
 	if c.Gossip != nil {
 		c.Gossip.validate(p, "gossip")
 	}
