@@ -174,22 +174,30 @@ func (q *Queue) evictLocked(b *bolt.Bucket, room int64) (n int, freed int64, err
 }
 
 // Peek returns up to n of the oldest entries, after evicting expired ones.
-// It does not remove them: Ack does, once they are exported.
+// It does not remove them: Ack does, once they are exported. It reads in a
+// read-only transaction and writes (and syncs) only when something expired.
 func (q *Queue) Peek(n int) ([]Entry, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out []Entry
-	var freed int64
-	var evicted int
-	err := q.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(q.name)
-		out, freed, evicted = nil, 0, 0
-		var err error
-		evicted, freed, err = q.evictLocked(b, 0)
-		if err != nil {
+	if q.expiredLocked() {
+		var freed int64
+		var evicted int
+		err := q.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			evicted, freed, err = q.evictLocked(tx.Bucket(q.name), 0)
 			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("spool: evict: %w", err)
 		}
-		c := b.Cursor()
+		q.bytes -= freed
+		q.count -= evicted
+		q.evicted.Add(int64(evicted))
+	}
+	var out []Entry
+	err := q.db.View(func(tx *bolt.Tx) error {
+		out = nil
+		c := tx.Bucket(q.name).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
 			if len(k) != 8 || len(v) < 8 {
 				continue
@@ -205,10 +213,22 @@ func (q *Queue) Peek(n int) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: peek: %w", err)
 	}
-	q.bytes -= freed
-	q.count -= evicted
-	q.evicted.Add(int64(evicted))
 	return out, nil
+}
+
+// expiredLocked reports whether the oldest entry is older than MaxAge.
+func (q *Queue) expiredLocked() bool {
+	if q.limits.MaxAge <= 0 || q.count == 0 {
+		return false
+	}
+	cutoff := q.limits.Now().Add(-q.limits.MaxAge).UnixNano()
+	expired := false
+	_ = q.db.View(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket(q.name).Cursor().First()
+		expired = len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cutoff
+		return nil
+	})
+	return expired
 }
 
 // Ack deletes exported entries. Unknown sequences (already evicted) are
