@@ -479,3 +479,18 @@ func TestIngest_ProberKilledMidExport_LosesNothingCountsNothingTwice(t *testing.
 		t.Fatalf("accepted %d (%d distinct), want %d exactly once", got, len(agg.store.Latest()), n)
 	}
 }
+
+func TestIngest_OTLPJSONTraces_WithHexIDs_AreAccepted(t *testing.T) {
+	agg := startAggregator(t, t.TempDir(), "", "")
+	body := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c",
+	"spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b173","name":"clone","kind":3,
+	"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000"}]}]}]}`
+	code, resp := post(t, "http://"+agg.httpAddr+"/v1/traces", "application/json", "", []byte(body))
+	if code != 200 || agg.counter("vantage.aggregator.spans.received") != 1 {
+		t.Fatalf("HTTP %d %s, spans %d", code, resp, agg.counter("vantage.aggregator.spans.received"))
+	}
+	code, _ = post(t, "http://"+agg.httpAddr+"/v1/metrics", "application/json", "", []byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","sum":{"dataPoints":[{"asInt":"1"}]}}]}]}]}`))
+	if code != 200 || agg.counter("vantage.aggregator.metrics.received") != 1 {
+		t.Fatalf("metrics: HTTP %d", code)
+	}
+}
