@@ -494,3 +494,36 @@ func TestIngest_OTLPJSONTraces_WithHexIDs_AreAccepted(t *testing.T) {
 		t.Fatalf("metrics: HTTP %d", code)
 	}
 }
+
+// rawCodec sends bytes as they are, to put garbage on the gRPC wire.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return v.([]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*(v.(*[]byte)) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+func TestIngest_GRPCGarbage_IsRejected_NoStateChange(t *testing.T) {
+	agg := startAggregator(t, t.TempDir(), "", "")
+	conn, err := grpc.NewClient(agg.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	valid := mustMarshal(t, logsRequest(t, run(1, "eu")))
+	for name, body := range map[string][]byte{
+		"random":    {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01},
+		"truncated": valid[:len(valid)-7],
+	} {
+		var out []byte
+		err := conn.Invoke(context.Background(), "/opentelemetry.proto.collector.logs.v1.LogsService/Export", body, &out, grpc.ForceCodec(rawCodec{}))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if agg.dedup.Len() != 0 || agg.store.Accepted() != 0 {
+		t.Fatal("garbage changed state")
+	}
+}
