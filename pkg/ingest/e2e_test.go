@@ -527,3 +527,30 @@ func TestIngest_GRPCGarbage_IsRejected_NoStateChange(t *testing.T) {
 		t.Fatal("garbage changed state")
 	}
 }
+
+func TestIngest_ConcurrentPuts_AllArriveOnce(t *testing.T) {
+	agg := startAggregator(t, t.TempDir(), "", "")
+	ag := startAgent(t, t.TempDir(), exportConfig(agg.httpAddr, "http"))
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				if err := ag.exp.Put(context.Background(), run(w*each+i, "eu")); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every result", func() bool { return agg.store.Accepted() >= workers*each && ag.exp.Stats().Entries == 0 })
+	if agg.store.Accepted() != workers*each || len(agg.store.Latest()) != workers*each {
+		t.Fatalf("accepted %d (%d distinct), want %d", agg.store.Accepted(), len(agg.store.Latest()), workers*each)
+	}
+}
