@@ -53,6 +53,7 @@ type OTLPOptions struct {
 type OTLP struct {
 	name    string
 	batch   int
+	size    int // current batch size: halves on failure, doubles back on success (under pass)
 	timeout time.Duration
 	backoff [2]time.Duration // initial, max
 	queue   *spool.Queue
@@ -109,7 +110,7 @@ func NewOTLP(e *config.Export, o OTLPOptions) (*OTLP, error) {
 		return nil, fmt.Errorf("export %s: %w", e.Name, err)
 	}
 	x := &OTLP{
-		name: e.Name, batch: e.BatchSize, timeout: e.Timeout.D,
+		name: e.Name, batch: e.BatchSize, size: e.BatchSize, timeout: e.Timeout.D,
 		backoff: [2]time.Duration{o.InitialBackoff, max(e.MaxBackoff.D, o.InitialBackoff)},
 		queue:   q, logs: cl.logs, records: newRecordBuilder(), log: o.Log.With("export", e.Name),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
@@ -259,7 +260,7 @@ func (x *OTLP) drain(ctx context.Context) {
 			}
 		}
 		for {
-			n, err := x.sendBatch(ctx)
+			more, err := x.sendBatch(ctx)
 			if ctx.Err() != nil {
 				return
 			}
@@ -277,26 +278,50 @@ func (x *OTLP) drain(ctx context.Context) {
 				down = false
 			}
 			wait = 0
-			if n < x.batch {
+			if !more {
 				break
 			}
 		}
 	}
 }
 
-// sendBatch exports the oldest batch and acknowledges it. It returns how
-// many entries the batch held.
-func (x *OTLP) sendBatch(ctx context.Context) (int, error) {
+// maxBatchBytes caps the spooled bytes of one batch, well under the
+// exporters' request limit.
+const maxBatchBytes = maxRequestBytes / 2
+
+// sendBatch exports the oldest batch and acknowledges it. It reports
+// whether more entries may be waiting. A failed export halves the next
+// batch (down to one Result), so that a request the receiver refuses as too
+// large, or one poisoned record, cannot block the spool; each success
+// doubles it back up to batch_size.
+func (x *OTLP) sendBatch(ctx context.Context) (more bool, err error) {
 	x.pass.Lock()
 	defer x.pass.Unlock()
-	entries, err := x.queue.Peek(x.batch)
+	want := x.size
+	entries, err := x.queue.Peek(want)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	x.syncEvicted()
 	if len(entries) == 0 {
-		return 0, nil
+		return false, nil
 	}
+	more = len(entries) == want
+	total := 0
+	for i, en := range entries {
+		total += len(en.Data)
+		if i > 0 && total > maxBatchBytes {
+			entries, more = entries[:i], true
+			break
+		}
+	}
+	defer func() {
+		if err != nil {
+			x.size = max(1, x.size/2)
+		} else {
+			x.size = min(x.batch, 2*x.size)
+		}
+	}()
 	seqs := make([]uint64, 0, len(entries))
 	recs := make([]sdklog.Record, 0, len(entries))
 	var bad []uint64
@@ -320,7 +345,7 @@ func (x *OTLP) sendBatch(ctx context.Context) (int, error) {
 	if len(bad) > 0 {
 		x.count.rejected.Add(int64(len(bad)))
 		if err := x.queue.Ack(bad...); err != nil {
-			return 0, err
+			return false, err
 		}
 	}
 	if len(recs) > 0 {
@@ -329,19 +354,19 @@ func (x *OTLP) sendBatch(ctx context.Context) (int, error) {
 		cancel()
 		rejected, ok := partialSuccess(err)
 		if err != nil && !ok {
-			return 0, err
+			return false, err
 		}
 		if rejected > 0 {
 			x.log.Warn("receiver rejected results; dropped", "rejected", rejected, "err", err)
 		}
 		if err := x.queue.Ack(seqs...); err != nil {
-			return 0, err
+			return false, err
 		}
 		rejected = min(rejected, int64(len(recs)))
 		x.count.rejected.Add(rejected)
 		x.count.exported.Add(int64(len(recs)) - rejected)
 	}
-	return len(entries), nil
+	return more, nil
 }
 
 // syncEvicted adds the spool's evictions (by Put for space, by Peek for
@@ -405,8 +430,8 @@ func (x *OTLP) close(ctx context.Context) error {
 	x.cancel()
 	<-x.done
 	for ctx.Err() == nil {
-		n, err := x.sendBatch(ctx)
-		if err != nil || n < x.batch {
+		more, err := x.sendBatch(ctx)
+		if err != nil || !more {
 			break
 		}
 	}

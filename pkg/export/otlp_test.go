@@ -323,3 +323,33 @@ func TestOTLP_OneTracePerRun_WithTheResultsTraceID_StepsAsTimedChildSpans(t *tes
 		}
 	}
 }
+
+// smallReceiver refuses requests of more than 3 records, as a receiver
+// with a small size limit does.
+type smallReceiver struct {
+	collogspb.UnimplementedLogsServiceServer
+	records atomic.Int32
+}
+
+func (s *smallReceiver) Export(_ context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	n := 0
+	for _, rl := range req.ResourceLogs {
+		for _, sl := range rl.ScopeLogs {
+			n += len(sl.LogRecords)
+		}
+	}
+	if n > 3 {
+		return nil, status.Error(codes.ResourceExhausted, "request too large")
+	}
+	s.records.Add(int32(n))
+	return &collogspb.ExportLogsServiceResponse{}, nil
+}
+
+func TestOTLP_ReceiverRefusingLargeBatches_SmallerBatchesStillDrain(t *testing.T) {
+	recv := &smallReceiver{}
+	x, _ := newExport(t, serve(t, recv), 16)
+	for i := 0; i < 20; i++ {
+		x.Put(context.Background(), result(i))
+	}
+	waitFor(t, "the spool to drain in smaller batches", func() bool { return recv.records.Load() == 20 && x.Stats().Entries == 0 })
+}
