@@ -23,22 +23,40 @@ var dedupBucket = []byte("result-ids-by-time")
 // report bounds strings, this bounds the window's memory further).
 const maxIDBytes = 128
 
+// maxGroup bounds the Admits one commit takes together.
+const maxGroup = 256
+
 // Dedup remembers the Result IDs seen within a window, in memory and in a
 // bbolt file, so that re-sends, overlapping owners and replays after an
-// outage or an aggregator restart are counted once.
+// outage or an aggregator restart are counted once. IDs are committed
+// (fsync) before Admit returns; concurrent Admits share one commit.
 //
 // Memory: about 130 bytes per remembered ID (a 64-byte ID string, its map
 // entry and its place in the expiry queue); BenchmarkDedup_BytesPerID
 // measures it. Disk: about 100 bytes per ID.
 type Dedup struct {
-	mu     sync.Mutex
 	db     *bolt.DB
 	window time.Duration
 	maxIDs int
 	now    func() time.Time
-	seen   map[string]int64 // ID → first seen, Unix ns
-	order  []seenID         // FIFO by first seen; order[head:] is live
-	head   int
+
+	mu    sync.Mutex
+	seen  map[string]int64 // ID → first seen, Unix ns
+	order []seenID         // FIFO by first seen; order[head:] is live
+	head  int
+	// pending holds the IDs of Admits whose commit is under way, so that a
+	// concurrent Admit carrying one of them waits for that outcome.
+	pending map[string]*commit
+
+	commits chan *commit // to the writer
+	stopped chan struct{}
+}
+
+// commit is one Admit's disk work.
+type commit struct {
+	puts, dels [][]byte
+	done       chan error    // the writer's outcome
+	finished   chan struct{} // closed once Admit has applied it in memory
 }
 
 type seenID struct {
@@ -47,7 +65,8 @@ type seenID struct {
 }
 
 // OpenDedup opens (creating if needed) the dedup window in dir and loads
-// the IDs still within window. now is the clock (nil: time.Now).
+// the IDs still within window. now is the clock (nil: time.Now). Close
+// stops its writer goroutine.
 func OpenDedup(dir string, window time.Duration, maxIDs int, now func() time.Time) (*Dedup, error) {
 	if now == nil {
 		now = time.Now
@@ -59,7 +78,8 @@ func OpenDedup(dir string, window time.Duration, maxIDs int, now func() time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("dedup: open: %w", err)
 	}
-	d := &Dedup{db: db, window: window, maxIDs: maxIDs, now: now, seen: map[string]int64{}}
+	d := &Dedup{db: db, window: window, maxIDs: maxIDs, now: now, seen: map[string]int64{},
+		pending: map[string]*commit{}, commits: make(chan *commit, maxGroup), stopped: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(dedupBucket)
 		if err != nil {
@@ -80,15 +100,22 @@ func OpenDedup(dir string, window time.Duration, maxIDs int, now func() time.Tim
 	for _, s := range d.order {
 		d.seen[s.id] = s.at
 	}
-	if err := d.db.Update(func(tx *bolt.Tx) error { return d.expireLocked(tx.Bucket(dedupBucket), 0) }); err != nil {
+	dels := d.expireLocked()
+	if err := db.Update(func(tx *bolt.Tx) error { return deleteKeys(tx.Bucket(dedupBucket), dels) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("dedup: expire: %w", err)
 	}
+	go d.writer()
 	return d, nil
 }
 
-// Close closes the file.
-func (d *Dedup) Close() error { return d.db.Close() }
+// Close stops the writer and closes the file. Admit must not be called
+// during or after Close.
+func (d *Dedup) Close() error {
+	close(d.commits)
+	<-d.stopped
+	return d.db.Close()
+}
 
 // Len returns the number of IDs remembered.
 func (d *Dedup) Len() int {
@@ -99,22 +126,60 @@ func (d *Dedup) Len() int {
 
 // Admit returns the Results whose IDs were not seen within the window (a
 // batch's own repeats included), after committing their IDs to disk. On
-// error nothing changed, in memory or on disk, and the sender should retry.
+// error no ID was admitted and the sender should retry.
 func (d *Dedup) Admit(rs []report.Result) ([]report.Result, error) {
-	if len(rs) == 0 {
-		return nil, nil
+	for {
+		fresh, wait, c := d.reserve(rs)
+		if wait != nil {
+			<-wait // another request is committing one of these IDs
+			continue
+		}
+		if c == nil {
+			return nil, nil
+		}
+		d.commits <- c
+		err := <-c.done
+		d.mu.Lock()
+		for _, r := range fresh {
+			delete(d.pending, r.ID)
+		}
+		if err == nil {
+			now := int64(binary.BigEndian.Uint64(c.puts[0]))
+			for _, r := range fresh {
+				d.seen[r.ID] = now
+				d.order = append(d.order, seenID{id: r.ID, at: now})
+			}
+			if d.head > 1024 && d.head > len(d.order)/2 {
+				d.order = append([]seenID(nil), d.order[d.head:]...)
+				d.head = 0
+			}
+		}
+		close(c.finished)
+		d.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("dedup: commit: %w", err)
+		}
+		return fresh, nil
 	}
+}
+
+// reserve picks the new IDs of rs, marks them pending and prepares their
+// commit; or it returns a channel to wait on when another Admit is
+// committing one of the IDs.
+func (d *Dedup) reserve(rs []report.Result) (fresh []report.Result, wait <-chan struct{}, c *commit) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now().UnixNano()
-	fresh := make([]report.Result, 0, len(rs))
 	batch := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		if len(r.ID) > maxIDBytes {
 			continue // cannot happen for IDs made by report.ResultID
 		}
+		if pc, ok := d.pending[r.ID]; ok {
+			return nil, pc.finished, nil
+		}
 		// An ID seen longer ago than the window is new again, even if
-		// expiry (which runs with the next commit) has not removed it yet.
+		// expiry has not removed it yet.
 		if at, dup := d.seen[r.ID]; (dup && now-at <= int64(d.window)) || batch[r.ID] {
 			continue
 		}
@@ -122,51 +187,82 @@ func (d *Dedup) Admit(rs []report.Result) ([]report.Result, error) {
 		fresh = append(fresh, r)
 	}
 	if len(fresh) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	// Work on a copy of the queue's head so that a failed commit changes nothing.
-	head := d.head
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(dedupBucket)
-		for _, r := range fresh {
-			if err := b.Put(diskKey(now, r.ID), nil); err != nil {
-				return err
-			}
-		}
-		return d.expireLocked(b, len(fresh))
-	})
-	if err != nil {
-		d.head = head
-		d.rebuildSeen()
-		return nil, fmt.Errorf("dedup: commit: %w", err)
-	}
+	c = &commit{done: make(chan error, 1), finished: make(chan struct{})}
 	for _, r := range fresh {
-		d.seen[r.ID] = now
-		d.order = append(d.order, seenID{id: r.ID, at: now})
+		c.puts = append(c.puts, diskKey(now, r.ID))
+		d.pending[r.ID] = c
 	}
-	if d.head > 1024 && d.head > len(d.order)/2 {
-		d.order = append([]seenID(nil), d.order[d.head:]...)
-		d.head = 0
-	}
-	return fresh, nil
+	c.dels = d.expireLocked()
+	return fresh, nil, c
 }
 
-// expireLocked forgets IDs older than the window, and the oldest IDs
-// beyond maxIDs once adding more IDs, in memory and in b.
-func (d *Dedup) expireLocked(b *bolt.Bucket, adding int) error {
+// expireLocked forgets, in memory, the IDs older than the window and the
+// oldest IDs beyond maxIDs, and returns their disk keys to delete. Should
+// that deletion fail, the keys stay on disk until the next start filters
+// them again: forgetting an expired ID early is harmless.
+func (d *Dedup) expireLocked() [][]byte {
 	cutoff := d.now().Add(-d.window).UnixNano()
+	var dels [][]byte
 	for d.head < len(d.order) {
 		s := d.order[d.head]
-		if s.at >= cutoff && len(d.seen)+adding <= d.maxIDs {
+		if s.at >= cutoff && len(d.seen)+len(d.pending) <= d.maxIDs {
 			break
 		}
-		if err := b.Delete(diskKey(s.at, s.id)); err != nil {
-			return err
-		}
+		dels = append(dels, diskKey(s.at, s.id))
 		if d.seen[s.id] == s.at {
 			delete(d.seen, s.id)
 		}
 		d.head++
+	}
+	return dels
+}
+
+// writer commits the waiting Admits together: one that arrives while a
+// commit is under way joins the next, so concurrent requests share an
+// fsync and a lone request waits for nobody.
+func (d *Dedup) writer() {
+	defer close(d.stopped)
+	for c := range d.commits {
+		group := []*commit{c}
+	collect:
+		for len(group) < maxGroup {
+			select {
+			case c, ok := <-d.commits:
+				if !ok {
+					break collect
+				}
+				group = append(group, c)
+			default:
+				break collect
+			}
+		}
+		err := d.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(dedupBucket)
+			for _, c := range group {
+				for _, k := range c.puts {
+					if err := b.Put(k, nil); err != nil {
+						return err
+					}
+				}
+				if err := deleteKeys(b, c.dels); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, c := range group {
+			c.done <- err
+		}
+	}
+}
+
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -179,12 +275,4 @@ func diskKey(at int64, id string) []byte {
 	binary.BigEndian.PutUint64(k, uint64(at))
 	copy(k[8:], id)
 	return k
-}
-
-// rebuildSeen restores the map from the queue after a failed commit.
-func (d *Dedup) rebuildSeen() {
-	d.seen = make(map[string]int64, len(d.order)-d.head)
-	for _, s := range d.order[d.head:] {
-		d.seen[s.id] = s.at
-	}
 }

@@ -99,7 +99,12 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, m proto
 		writeStatus(w, ct, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
 		return ct, false
 	}
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	var buf bytes.Buffer
+	if req.ContentLength > 0 && req.Header.Get("Content-Encoding") == "" {
+		buf.Grow(int(req.ContentLength) + bytes.MinRead) // checked against limit above
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	b := buf.Bytes()
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || int64(len(b)) > limit:

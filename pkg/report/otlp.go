@@ -321,15 +321,13 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 		r.Error = sv.StringValue
 	}
 	r.Start = fromUnixNano(int64(lr.TimeUnixNano))
-	seen := make(map[string]bool, len(lr.Attributes))
+	if dup, ok := duplicateKey(lr.Attributes); ok {
+		return r, fmt.Errorf("attribute %q appears twice", clip(dup))
+	}
 	var have struct{ slot, dur, status, trigger bool }
 	var err error
 	for _, kv := range lr.Attributes {
 		key := kv.GetKey()
-		if seen[key] {
-			return r, fmt.Errorf("attribute %q appears twice", clip(key))
-		}
-		seen[key] = true
 		d.charge(len(key))
 		if attribute.Key(key) == KeySteps {
 			if r.Steps, err = d.steps(kv.GetValue()); err != nil {
@@ -405,6 +403,29 @@ func DecodeOTLP(res *resourcepb.Resource, lr *logspb.LogRecord) (Result, error) 
 		return r, err
 	}
 	return r, nil
+}
+
+// duplicateKey finds a key that appears twice. Records have a few dozen
+// attributes at most, where comparing pairs is cheaper than a map.
+func duplicateKey(kvs []*commonpb.KeyValue) (string, bool) {
+	if len(kvs) > 32 {
+		seen := make(map[string]bool, len(kvs))
+		for _, kv := range kvs {
+			if seen[kv.GetKey()] {
+				return kv.GetKey(), true
+			}
+			seen[kv.GetKey()] = true
+		}
+		return "", false
+	}
+	for i := 1; i < len(kvs); i++ {
+		for j := 0; j < i; j++ {
+			if kvs[i].GetKey() == kvs[j].GetKey() {
+				return kvs[i].GetKey(), true
+			}
+		}
+	}
+	return "", false
 }
 
 // checkFields validates the fields every Result must have.
