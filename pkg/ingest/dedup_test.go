@@ -74,3 +74,44 @@ func TestDedup_MaxIDs_ForgetsOldestFirst(t *testing.T) {
 		t.Fatal("a recent ID was forgotten")
 	}
 }
+
+func TestDedup_ConcurrentOverlappingAdmits_EachIDOnce(t *testing.T) {
+	d, err := OpenDedup(t.TempDir(), time.Hour, 100000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var rs []report.Result
+	for i := 0; i < 200; i++ {
+		rs = append(rs, run(i, "eu"))
+	}
+	const workers = 8
+	counts := make(chan map[string]int, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			got := map[string]int{}
+			for i := 0; i < len(rs); i += 10 { // every worker sends every ID, in batches
+				j := (i + w*30) % len(rs)
+				fresh, err := d.Admit(rs[j:min(j+10, len(rs))])
+				if err != nil {
+					t.Error(err)
+				}
+				for _, r := range fresh {
+					got[r.ID]++
+				}
+			}
+			counts <- got
+		}()
+	}
+	total := map[string]int{}
+	for w := 0; w < workers; w++ {
+		for id, n := range <-counts {
+			total[id] += n
+		}
+	}
+	for _, r := range rs {
+		if total[r.ID] != 1 {
+			t.Fatalf("ID admitted %d times", total[r.ID])
+		}
+	}
+}
