@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 
@@ -14,26 +15,20 @@ import (
 	"github.com/vantage-fleet/vantage/pkg/telemetry"
 )
 
-// otlpWiring is the agent's OTLP side: one durable exporter per
-// [[export]] of type "otlp", all sharing one spool file in data_dir, and
-// the self-telemetry counters they feed.
-type otlpWiring struct {
-	// Exporters receive every Result (add them to the run loop's exporters).
-	Exporters []export.Exporter
-	// Metrics serves the counters in Prometheus text format: mount it at
-	// GET /metrics on agent.listen.
-	Metrics http.Handler
-	// Telemetry holds the counters; other parts may add theirs.
-	Telemetry *telemetry.Registry
+// otlpExports builds the [[export]] entries of type "otlp" of one agent:
+// they share one spool file in data_dir (one queue each) and one registry
+// of self-telemetry counters. The spool closes with the last export.
+type otlpExports struct {
+	cfg *config.Config
+	log *slog.Logger
+	reg *telemetry.Registry
 
+	mu   sync.Mutex
 	db   *spool.DB
-	otlp []*export.OTLP
+	open int
 }
 
-// newOTLPWiring builds the OTLP exports of cfg. With no OTLP export it
-// opens no spool and returns empty Exporters (Metrics still works). The
-// caller must Close it after the scheduler has stopped putting Results.
-func newOTLPWiring(cfg *config.Config, log *slog.Logger) (*otlpWiring, error) {
+func newOTLPExports(cfg *config.Config, log *slog.Logger) *otlpExports {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -43,43 +38,71 @@ func newOTLPWiring(cfg *config.Config, log *slog.Logger) (*otlpWiring, error) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Debug("opentelemetry export", "err", err)
 	}))
-	w := &otlpWiring{Telemetry: telemetry.NewRegistry()}
-	w.Metrics = w.Telemetry.Handler()
-	for i := range cfg.Export {
-		e := &cfg.Export[i]
-		if e.Type != "otlp" {
-			continue
-		}
-		if w.db == nil {
-			db, err := spool.Open(cfg.Agent.DataDir)
-			if err != nil {
-				return nil, err
-			}
-			w.db = db
-		}
-		x, err := export.NewOTLP(e, export.OTLPOptions{Agent: cfg.Agent.Name, Region: cfg.Agent.Region,
-			Spool: w.db, Telemetry: w.Telemetry, Log: log})
-		if err != nil {
-			_ = w.Close(context.Background())
-			return nil, err
-		}
-		w.otlp = append(w.otlp, x)
-		w.Exporters = append(w.Exporters, x)
-	}
-	return w, nil
+	return &otlpExports{cfg: cfg, log: log, reg: telemetry.NewRegistry()}
 }
 
-// Close stops every OTLP export (a last send attempt within ctx; the rest
-// stays spooled for the next start) and closes the spool.
-func (w *otlpWiring) Close(ctx context.Context) error {
-	var errs []error
-	for _, x := range w.otlp {
-		errs = append(errs, x.Close(ctx))
+// add builds the durable OTLP exporter of e.
+func (o *otlpExports) add(e *config.Export) (export.Exporter, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.db == nil {
+		db, err := spool.Open(o.cfg.Agent.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		o.db = db
 	}
-	w.otlp = nil
-	if w.db != nil {
-		errs = append(errs, w.db.Close())
-		w.db = nil
+	x, err := export.NewOTLP(e, export.OTLPOptions{Agent: o.cfg.Agent.Name, Region: o.cfg.Agent.Region,
+		Spool: o.db, Telemetry: o.reg, Log: o.log})
+	if err != nil {
+		if o.open == 0 {
+			_ = o.db.Close()
+			o.db = nil
+		}
+		return nil, err
 	}
-	return errors.Join(errs...)
+	o.open++
+	return &otlpExporter{OTLP: x, owner: o}, nil
+}
+
+func (o *otlpExports) release() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.open--
+	if o.open == 0 && o.db != nil {
+		err := o.db.Close()
+		o.db = nil
+		return err
+	}
+	return nil
+}
+
+// otlpExporter is one OTLP export; closing the last one closes the spool.
+type otlpExporter struct {
+	*export.OTLP
+	owner *otlpExports
+	once  sync.Once
+}
+
+// Close stops the export (a last send attempt within ctx; the rest stays
+// spooled for the next start) and releases the shared spool.
+func (x *otlpExporter) Close(ctx context.Context) error {
+	err := errors.New("export: already closed")
+	x.once.Do(func() { err = errors.Join(x.OTLP.Close(ctx), x.owner.release()) })
+	return err
+}
+
+// Metrics serves the OTLP exports' counters in Prometheus text format.
+func (x *otlpExporter) Metrics() http.Handler { return x.owner.reg.Handler() }
+
+// metricsHandler returns the agent's GET /metrics: the counters of its
+// OTLP exports (results spooled, exported, rejected, evicted), or an empty
+// page when it has none.
+func metricsHandler(xs []export.Exporter) http.Handler {
+	for _, x := range xs {
+		if m, ok := x.(interface{ Metrics() http.Handler }); ok {
+			return m.Metrics()
+		}
+	}
+	return telemetry.NewRegistry().Handler()
 }

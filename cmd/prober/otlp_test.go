@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/vantage-fleet/vantage/config"
+	"github.com/vantage-fleet/vantage/pkg/spool"
 )
 
-func TestOTLPWiring_BuildsOneExportPerOTLPEntry_AndServesCounters(t *testing.T) {
+func TestBuildExporters_OTLPExportsShareOneSpool_AndServeCounters(t *testing.T) {
 	dir := t.TempDir()
 	toml := `
 [agent]
@@ -19,6 +20,7 @@ region = "eu"
 data_dir = "` + dir + `"
 [[export]]
 type = "jsonl"
+path = "` + dir + `/results.jsonl"
 [[export]]
 type = "otlp"
 endpoint = "127.0.0.1:1"
@@ -36,24 +38,27 @@ insecure = true
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := newOTLPWiring(cfg, nil)
+	xs, err := buildExporters(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		w.Close(ctx) // the endpoint is unreachable: bounded by ctx
-	}()
-	if len(w.Exporters) != 2 {
-		t.Fatalf("%d exporters, want 2", len(w.Exporters))
+	if len(xs) != 3 {
+		t.Fatalf("%d exporters, want 3", len(xs))
 	}
 	rec := httptest.NewRecorder()
-	w.Metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	metricsHandler(xs).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, want := range []string{`vantage_agent_results_spooled_total{export="otlp-1"} 0`, `vantage_agent_results_evicted_total{export="second"} 0`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("missing %q in\n%s", want, body)
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("missing %q in\n%s", want, rec.Body.String())
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	closeExporters(ctx, xs) // the endpoint is unreachable: bounded by ctx
+	// The last close released the spool file: it opens again at once.
+	db, err := spool.Open(dir)
+	if err != nil {
+		t.Fatalf("spool still locked after every export closed: %v", err)
+	}
+	db.Close()
 }

@@ -37,8 +37,9 @@ type clients struct {
 const maxRequestBytes = 8 << 20
 
 // newClients builds the exporters with the SDK's own retry turned off: the
-// drain loop retries from the spool with its own backoff, so a request is
-// never held in memory across an outage.
+// drain loop retries results from the spool with its own backoff, so a
+// request is never held in memory across an outage; traces and metrics are
+// best-effort and fail fast (cumulative metrics recover at the next export).
 func newClients(e *config.Export) (clients, error) {
 	tlsCfg, err := TLSConfig(e.TLS)
 	if err != nil {
@@ -64,9 +65,9 @@ func newClients(e *config.Export) (clients, error) {
 			otlploggrpc.WithTimeout(e.Timeout.D), otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			otlploggrpc.WithDialOption(dial), otlploggrpc.WithMaxRequestSize(maxRequestBytes)}
 		to := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(e.Endpoint), otlptracegrpc.WithHeaders(headers),
-			otlptracegrpc.WithTimeout(e.Timeout.D), otlptracegrpc.WithDialOption(dial)}
+			otlptracegrpc.WithTimeout(e.Timeout.D), otlptracegrpc.WithDialOption(dial), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false})}
 		mo := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(e.Endpoint), otlpmetricgrpc.WithHeaders(headers),
-			otlpmetricgrpc.WithTimeout(e.Timeout.D), otlpmetricgrpc.WithDialOption(dial)}
+			otlpmetricgrpc.WithTimeout(e.Timeout.D), otlpmetricgrpc.WithDialOption(dial), otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false})}
 		if tlsCfg == nil {
 			lo, to, mo = append(lo, otlploggrpc.WithInsecure()), append(to, otlptracegrpc.WithInsecure()), append(mo, otlpmetricgrpc.WithInsecure())
 		} else {
@@ -87,8 +88,10 @@ func newClients(e *config.Export) (clients, error) {
 		lo := []otlploghttp.Option{otlploghttp.WithEndpoint(e.Endpoint), otlploghttp.WithHeaders(headers),
 			otlploghttp.WithTimeout(e.Timeout.D), otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}),
 			otlploghttp.WithMaxRequestSize(maxRequestBytes)}
-		to := []otlptracehttp.Option{otlptracehttp.WithEndpoint(e.Endpoint), otlptracehttp.WithHeaders(headers), otlptracehttp.WithTimeout(e.Timeout.D)}
-		mo := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(e.Endpoint), otlpmetrichttp.WithHeaders(headers), otlpmetrichttp.WithTimeout(e.Timeout.D)}
+		to := []otlptracehttp.Option{otlptracehttp.WithEndpoint(e.Endpoint), otlptracehttp.WithHeaders(headers), otlptracehttp.WithTimeout(e.Timeout.D),
+			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
+		mo := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(e.Endpoint), otlpmetrichttp.WithHeaders(headers), otlpmetrichttp.WithTimeout(e.Timeout.D),
+			otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false})}
 		if tlsCfg == nil {
 			lo, to, mo = append(lo, otlploghttp.WithInsecure()), append(to, otlptracehttp.WithInsecure()), append(mo, otlpmetrichttp.WithInsecure())
 		} else {
