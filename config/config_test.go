@@ -90,6 +90,8 @@ url = "ftp://x"
 			"good.toml:28: journey[1].timeout: timeout 1h0m0s is longer than the schedule interval 30s",
 			"good.toml:31: journey[1].http.step[0].url: must be an absolute http:// or https:// URL",
 		}},
+		{"bad HTTP method", strings.Replace(good, `expect_status = [200]`, "expect_status = [200]\nmethod = \"GE T\"", 1),
+			[]string{`good.toml:24: journey[0].http.step[0].method: "GE T" is not an HTTP method (GET, POST, …)`}},
 		{"syntax error", good + "x = [\n", []string{"good.toml:"}},
 		{"wrong type", strings.Replace(good, `name = "eu-1"`, `name = 5`, 1), []string{"good.toml:3: agent.name: "}},
 	}
@@ -152,4 +154,24 @@ func FuzzLoadBytes(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+func TestLoad_ScheduleForms(t *testing.T) {
+	cases := map[string]string{
+		`"@every 30s"`:     "30s",
+		`"*/30 * * * * *"`: "30s",  // cron with a seconds field
+		`"* * * * *"`:      "1m0s", // five fields: seconds omitted
+		`"@hourly"`:        "1h0m0s",
+	}
+	for sched, interval := range cases {
+		src := strings.Replace(good, `schedule = "@every 30s"`, "schedule = "+sched, 1)
+		c, err := LoadBytes("s.toml", []byte(src), env(map[string]string{"TOKEN": "t0k3n"}))
+		if err != nil {
+			t.Errorf("%s: %v", sched, err)
+			continue
+		}
+		if got := c.Journey[0].Interval.D.String(); got != interval {
+			t.Errorf("%s: interval %s, want %s", sched, got, interval)
+		}
+	}
 }

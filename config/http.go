@@ -26,10 +26,11 @@ type HTTPJourney struct {
 	ClientKey  Secret `toml:"client_key"`
 	// InsecureSkipVerify disables TLS verification (logged at every start).
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
-	// MaxRedirects is how many redirects a step follows; 0 follows none.
-	// Default 10.
+	// MaxRedirects is how many redirects a step follows; 0 follows none,
+	// so the step sees the 3xx itself (expect_status = [302]). Default 10.
 	MaxRedirects *int `toml:"max_redirects"`
-	// MaxBodyBytes bounds how much of a response body is read. Default 1 MiB.
+	// MaxBodyBytes bounds how much of a response body is read; a larger
+	// body fails the step as "protocol". Default 1 MiB.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 }
 
@@ -40,9 +41,13 @@ type HTTPStep struct {
 	// Method defaults to GET.
 	Method string `toml:"method"`
 	// URL is required; ${name} is replaced by a captured value.
-	URL     string            `toml:"url"`
+	URL string `toml:"url"`
+	// Headers are sent with the request (${name} substituted). "Host" sets
+	// the request's host name, to probe one edge by address under the
+	// product's name. Authorization comes from the journey's auth settings.
 	Headers map[string]string `toml:"headers"`
-	Body    string            `toml:"body"`
+	// Body is the request body (${name} substituted).
+	Body string `toml:"body"`
 	// ExpectStatus lists accepted status codes. Default: any 2xx.
 	ExpectStatus []int `toml:"expect_status"`
 	// HeaderEquals requires each header to equal the value exactly.
@@ -63,6 +68,8 @@ type HTTPStep struct {
 	// fewer days.
 	CertMinDays int `toml:"cert_min_days"`
 }
+
+var httpMethod = regexp.MustCompile(`^[A-Za-z]{1,20}$`)
 
 var captureName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -94,6 +101,9 @@ func (h *HTTPJourney) validate(p *problems, key string, j *Journey) {
 		} else if u, err := url.Parse(strings.NewReplacer("${", "", "}", "").Replace(s.URL)); err != nil ||
 			(u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add(sk+".url", "must be an absolute http:// or https:// URL")
+		}
+		if s.Method != "" && !httpMethod.MatchString(s.Method) {
+			p.add(sk+".method", fmt.Sprintf("%q is not an HTTP method (GET, POST, …)", s.Method))
 		}
 		for _, code := range s.ExpectStatus {
 			if code < 100 || code > 599 {

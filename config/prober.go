@@ -126,6 +126,7 @@ func (c *Config) validate(p *problems) {
 	for i := range c.Export {
 		c.Export[i].validate(p, fmt.Sprintf("export[%d]", i))
 	}
+	validateExportNames(p, c.Export)
 	if c.Gossip != nil {
 		c.Gossip.validate(p, "gossip")
 	}
@@ -207,6 +208,3 @@ func (e *Export) validate(p *problems, key string) {
 	}
 }
 
-// validateKind validates export types beyond jsonl; it reports whether the
-// type is known.
-func (e *Export) validateKind(p *problems, key string) bool { return false }

@@ -108,8 +108,13 @@ func isTLS(err error) bool {
 		verification *tls.CertificateVerificationError
 		recordHeader tls.RecordHeaderError
 		alert        tls.AlertError
+		opErr        *net.OpError
 	)
+	// crypto/tls reports an alert from the peer (a rejected client
+	// certificate, a protocol version mismatch) as an *net.OpError whose Op
+	// is "remote error".
 	return errors.As(err, &certInvalid) || errors.As(err, &unknownAuth) ||
 		errors.As(err, &hostname) || errors.As(err, &verification) ||
-		errors.As(err, &recordHeader) || errors.As(err, &alert)
+		errors.As(err, &recordHeader) || errors.As(err, &alert) ||
+		(errors.As(err, &opErr) && opErr.Op == "remote error")
 }

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,7 @@ func (r *Recorder) SetAttrs(kv ...attribute.KeyValue) {
 func (s *StepTimer) Set(kv ...attribute.KeyValue) {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
+	s.step.Attrs = slices.Grow(s.step.Attrs, len(kv))
 	for _, n := range kv {
 		replaced := false
 		for i := range s.step.Attrs {

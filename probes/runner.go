@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/vantage-fleet/vantage/config"
@@ -52,7 +53,9 @@ func (r *Runner) Execute(ctx context.Context, j Journey, spec Spec) report.Resul
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("journey", jc.Name, "kind", jc.Kind, "slot", spec.Slot.UTC().Format(time.RFC3339), "trigger", string(spec.Trigger))
+	log = slog.New(&lazyHandler{base: log.Handler(), attrs: []slog.Attr{
+		slog.String("journey", jc.Name), slog.String("kind", jc.Kind),
+		slog.Any("slot", slotText(spec.Slot)), slog.String("trigger", string(spec.Trigger))}})
 	rec := NewRecorder(now)
 	run := &Run{ID: id, Journey: jc.Name, Region: r.Region, Agent: r.Agent, Slot: spec.Slot,
 		Trigger: spec.Trigger, Rec: rec, Log: log}
@@ -109,4 +112,37 @@ func runRecovered(ctx context.Context, j Journey, run *Run) (err error) {
 		}
 	}()
 	return j.Run(ctx, run)
+}
+
+// lazyHandler adds a run's attributes to its logger only when something is
+// logged: most runs log nothing, and formatting the attributes up front
+// (slog's With) was the largest single cost of a run's bookkeeping.
+type lazyHandler struct {
+	base  slog.Handler
+	attrs []slog.Attr
+	once  sync.Once
+	with  slog.Handler
+}
+
+func (l *lazyHandler) handler() slog.Handler {
+	l.once.Do(func() { l.with = l.base.WithAttrs(l.attrs) })
+	return l.with
+}
+
+func (l *lazyHandler) Enabled(ctx context.Context, lv slog.Level) bool {
+	return l.base.Enabled(ctx, lv)
+}
+
+func (l *lazyHandler) Handle(ctx context.Context, r slog.Record) error {
+	return l.handler().Handle(ctx, r)
+}
+
+func (l *lazyHandler) WithAttrs(as []slog.Attr) slog.Handler { return l.handler().WithAttrs(as) }
+func (l *lazyHandler) WithGroup(name string) slog.Handler    { return l.handler().WithGroup(name) }
+
+// slotText logs a slot as RFC 3339 in UTC, formatted only when logged.
+type slotText time.Time
+
+func (s slotText) LogValue() slog.Value {
+	return slog.StringValue(time.Time(s).UTC().Format(time.RFC3339))
 }

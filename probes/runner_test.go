@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -81,5 +82,31 @@ func TestClassify(t *testing.T) {
 		if s != c.status || typ != c.typ {
 			t.Errorf("case %d (%v): got %s/%s, want %s/%s", i, c.err, s, typ, c.status, c.typ)
 		}
+	}
+}
+
+func TestRunner_RunLoggerCarriesTheRunAttributes(t *testing.T) {
+	var buf strings.Builder
+	r := &Runner{Agent: "a", Region: "eu", Log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	res := r.Execute(context.Background(), journeyFunc(func(ctx context.Context, run *Run) error {
+		run.Log.With("step", "x").Info("journey says hello")
+		return Errorf(report.ErrHTTP5xx, "503")
+	}), Spec{Journey: testJourney(), Slot: time.Unix(60, 0), Trigger: report.TriggerConfirm})
+	if res.ErrorType != report.ErrHTTP5xx {
+		t.Fatalf("got %s", res.ErrorType)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want the journey's line and the failure line, got:\n%s", buf.String())
+	}
+	for _, want := range []string{`"journey":"j"`, `"kind":"http"`, `"slot":"1970-01-01T00:01:00Z"`, `"trigger":"confirm"`} {
+		for _, l := range lines {
+			if !strings.Contains(l, want) {
+				t.Errorf("line lacks %s: %s", want, l)
+			}
+		}
+	}
+	if !strings.Contains(lines[0], `"step":"x"`) {
+		t.Errorf("journey's own attribute lost: %s", lines[0])
 	}
 }

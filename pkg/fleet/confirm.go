@@ -90,7 +90,7 @@ func (f *Fleet) handle(r ConfirmRequest) {
 		f.queue.QueueBroadcast(broadcast(msg))
 	}
 
-	j, known := f.cfg.Journeys[r.Journey]
+	j, known := f.journey(r.Journey)
 	if !known || j.Kind != r.Kind {
 		f.ignored.Add(1)
 		return

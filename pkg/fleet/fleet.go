@@ -122,12 +122,13 @@ type Fleet struct {
 	onConfirm atomic.Pointer[func(string, time.Time)]
 	joined    atomic.Bool
 
-	mu      sync.Mutex
-	members map[string]Member    // live nodes by name, self included
-	gone    map[string]departed  // recently departed nodes, by name
-	sentAt  map[string]time.Time // journey → last request sent
-	ranAt   map[string]time.Time // journey → last confirmation started
-	seen    map[string]time.Time // request key → first seen
+	mu       sync.Mutex
+	journeys map[string]Journey   // this node's journeys (SetJourneys)
+	members  map[string]Member    // live nodes by name, self included
+	gone     map[string]departed  // recently departed nodes, by name
+	sentAt   map[string]time.Time // journey → last request sent
+	ranAt    map[string]time.Time // journey → last confirmation started
+	seen     map[string]time.Time // request key → first seen
 
 	closeOnce sync.Once
 	closeErr  error
@@ -171,15 +172,16 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	lg = lg.With("fleet", cfg.Fleet, "node", cfg.Name)
 	f := &Fleet{
-		cfg:     cfg,
-		log:     lg,
-		self:    Member{Name: cfg.Name, Meta: cfg.Meta},
-		inbox:   make(chan ConfirmRequest, inboxSize),
-		members: map[string]Member{},
-		gone:    map[string]departed{},
-		sentAt:  map[string]time.Time{},
-		ranAt:   map[string]time.Time{},
-		seen:    map[string]time.Time{},
+		cfg:      cfg,
+		log:      lg,
+		self:     Member{Name: cfg.Name, Meta: cfg.Meta},
+		inbox:    make(chan ConfirmRequest, inboxSize),
+		members:  map[string]Member{},
+		journeys: cloneJourneys(cfg.Journeys),
+		gone:     map[string]departed{},
+		sentAt:   map[string]time.Time{},
+		ranAt:    map[string]time.Time{},
+		seen:     map[string]time.Time{},
 	}
 	if cfg.OnConfirm != nil {
 		fn := cfg.OnConfirm
@@ -415,8 +417,12 @@ func (f *Fleet) Name() string { return f.self.Name }
 // Addr returns the host:port this node advertises.
 func (f *Fleet) Addr() string { return f.self.Addr }
 
-// SetOnConfirm sets the confirmation callback (see Config.OnConfirm).
+// SetOnConfirm sets the confirmation callback (see Config.OnConfirm). On a
+// nil Fleet it does nothing.
 func (f *Fleet) SetOnConfirm(fn func(journey string, slot time.Time)) {
+	if f == nil {
+		return
+	}
 	if fn == nil {
 		f.onConfirm.Store(nil)
 		return
@@ -427,8 +433,11 @@ func (f *Fleet) SetOnConfirm(fn func(journey string, slot time.Time)) {
 // ReloadKeys re-reads Config.KeyFile and makes the live keyring hold
 // exactly its keys, the first as primary. A file that does not parse
 // changes nothing. Call it on SIGHUP; see the key file format for the
-// three-step rotation.
+// three-step rotation. On a nil Fleet it does nothing.
 func (f *Fleet) ReloadKeys() error {
+	if f == nil {
+		return nil
+	}
 	if f.ring == nil {
 		return errors.New("gossip is not encrypted; a keyring cannot be enabled without a restart")
 	}
@@ -567,7 +576,7 @@ func (f *Fleet) RunsSlot(journey string, _ time.Time) bool {
 		return true
 	}
 	mode := ModeOnePerRegion
-	if j, ok := f.cfg.Journeys[journey]; ok {
+	if j, ok := f.journey(journey); ok {
 		mode = j.Mode
 	}
 	return f.ShouldRun(journey, mode)
@@ -580,7 +589,41 @@ func (f *Fleet) JourneyOffset(journey string) time.Duration {
 	if f == nil {
 		return 0
 	}
-	return f.Offset(f.cfg.Journeys[journey].Interval)
+	j, _ := f.journey(journey)
+	return f.Offset(j.Interval)
+}
+
+// SetJourneys replaces the journeys this node knows (Config.Journeys), for
+// a config reload. Journeys with an unknown mode are rejected as a whole.
+func (f *Fleet) SetJourneys(journeys map[string]Journey) error {
+	if f == nil {
+		return nil
+	}
+	for name, j := range journeys {
+		if j.Mode != ModeOnePerRegion && j.Mode != ModeEveryAgent {
+			return fmt.Errorf("fleet: journey %q: unknown mode %q", name, j.Mode)
+		}
+	}
+	c := cloneJourneys(journeys)
+	f.mu.Lock()
+	f.journeys = c
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *Fleet) journey(name string) (Journey, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j, ok := f.journeys[name]
+	return j, ok
+}
+
+func cloneJourneys(m map[string]Journey) map[string]Journey {
+	c := make(map[string]Journey, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }
 
 // events keeps Fleet.members in step with memberlist. memberlist calls it

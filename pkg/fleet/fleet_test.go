@@ -374,7 +374,9 @@ func TestFleet_Nil_IsAFleetOfOne(t *testing.T) {
 	if !f.ShouldRun("api", ModeOnePerRegion) || !f.RunsSlot("api", time.Time{}) || f.Offset(time.Minute) != 0 || f.JourneyOffset("api") != 0 {
 		t.Fatal("a nil fleet must run everything with no offset")
 	}
-	if f.RequestConfirm("api", "http", time.Unix(1, 0)) || f.Close(time.Second) != nil || !f.Joined() || len(f.Snapshot().Members) != 0 {
+	f.SetOnConfirm(func(string, time.Time) {})
+	if f.RequestConfirm("api", "http", time.Unix(1, 0)) || f.Close(time.Second) != nil || !f.Joined() || len(f.Snapshot().Members) != 0 ||
+		f.ReloadKeys() != nil || f.SetJourneys(nil) != nil {
 		t.Fatal("a nil fleet must send nothing and close cleanly")
 	}
 }
@@ -383,7 +385,12 @@ func TestFleet_JourneyOffset_UsesTheJourneysInterval(t *testing.T) {
 	key := mustKey(t)
 	a := startNode(t, nodeSpec{name: "a", region: "ap", keys: [][]byte{key}}, nil)
 	b := startNode(t, nodeSpec{name: "b", region: "eu", keys: [][]byte{key}, join: []string{a.Addr()}}, nil)
-	b.cfg.Journeys = map[string]Journey{"api": {Kind: "http", Mode: ModeOnePerRegion, Interval: 30 * time.Second}}
+	if err := b.SetJourneys(map[string]Journey{"api": {Kind: "http", Mode: ModeOnePerRegion, Interval: 30 * time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetJourneys(map[string]Journey{"bad": {Kind: "http", Mode: "sometimes"}}); err == nil {
+		t.Fatal("an unknown mode was accepted")
+	}
 	eventually(t, 5*time.Second, "both see both", func() bool { return agree([]*Fleet{a, b}, []string{"a", "b"}) })
 	if got := b.JourneyOffset("api"); got != 15*time.Second {
 		t.Fatalf("offset of eu (index 1 of 2) = %s, want 15s", got)

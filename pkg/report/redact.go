@@ -65,7 +65,9 @@ func (r *Redactor) String(s string) string {
 			}
 		}
 	}
-	if strings.Contains(s, "://") {
+	// Cheap checks first: the regular expressions cost microseconds, and
+	// most strings (every URL without userinfo) cannot match them.
+	if strings.Contains(s, "://") && strings.Contains(s, "@") {
 		s = urlUserinfo.ReplaceAllString(s, "${1}"+Mask+"@")
 	}
 	if strings.Contains(s, "=") {
@@ -74,25 +76,38 @@ func (r *Redactor) String(s string) string {
 	return s
 }
 
-// Attrs returns attrs with every string value redacted.
+// Attrs returns attrs with every string value redacted. When nothing
+// needs masking it returns attrs itself, without copying.
 func (r *Redactor) Attrs(attrs []attribute.KeyValue) []attribute.KeyValue {
-	if len(attrs) == 0 {
-		return attrs
+	var out []attribute.KeyValue // a copy, made at the first change
+	set := func(i int, kv attribute.KeyValue) {
+		if out == nil {
+			out = append([]attribute.KeyValue(nil), attrs...)
+		}
+		out[i] = kv
 	}
-	out := make([]attribute.KeyValue, len(attrs))
 	for i, kv := range attrs {
 		switch kv.Value.Type() {
 		case attribute.STRING:
-			out[i] = kv.Key.String(r.String(kv.Value.AsString()))
+			v := kv.Value.AsString()
+			if rv := r.String(v); rv != v {
+				set(i, kv.Key.String(rv))
+			}
 		case attribute.STRINGSLICE:
 			ss := kv.Value.AsStringSlice()
+			changed := false
 			for j := range ss {
-				ss[j] = r.String(ss[j])
+				if rv := r.String(ss[j]); rv != ss[j] {
+					ss[j], changed = rv, true
+				}
 			}
-			out[i] = kv.Key.StringSlice(ss)
-		default:
-			out[i] = kv
+			if changed {
+				set(i, kv.Key.StringSlice(ss))
+			}
 		}
+	}
+	if out == nil {
+		return attrs
 	}
 	return out
 }

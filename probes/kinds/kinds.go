@@ -4,9 +4,18 @@ package kinds
 
 import (
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/git"
+	"github.com/vantage-fleet/vantage/probes/hg"
+	probehttp "github.com/vantage-fleet/vantage/probes/http"
+	"github.com/vantage-fleet/vantage/probes/pipelines"
 )
 
 // Registry returns the constructors of every journey kind.
 func Registry() probes.Registry {
-	return probes.Registry{}
+	return probes.Registry{
+		probehttp.Kind: probehttp.New,
+		git.Kind:       git.New,
+		hg.Kind:        hg.New,
+		pipelines.Kind: pipelines.New,
+	}
 }

@@ -1,0 +1,166 @@
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store is the aggregator's durable state in one bbolt file: the verdict
+// state, the alerts not yet resolved everywhere, and the notification log
+// (what each sink has been told), so that a restart neither pages again nor
+// forgets a resolution.
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketState  = []byte("state")
+	bucketAlerts = []byte("alerts")
+	bucketLog    = []byte("nlog")
+	keyVerdict   = []byte("verdict")
+)
+
+// Delivery is one notification-log entry: the fingerprint a sink last
+// acknowledged for an alert.
+type Delivery struct {
+	Fingerprint string    `json:"fingerprint"`
+	Status      string    `json:"status"`
+	At          time.Time `json:"at"`
+}
+
+// OpenStore opens (or creates) dir/alerts.db. The lock wait is bounded so
+// that a second aggregator on the same directory fails instead of hanging.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("alert store: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "alerts.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("alert store: open %s: %w", dir, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketState, bucketAlerts, bucketLog} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("alert store: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// SaveVerdict stores the verdict state blob and the alert set in one transaction.
+func (s *Store) SaveVerdict(state []byte, alerts map[string]Alert) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketState).Put(keyVerdict, state); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketAlerts)
+		// Replace the whole set: it is small (open incidents).
+		var stale [][]byte
+		_ = b.ForEach(func(k, _ []byte) error {
+			if _, ok := alerts[string(k)]; !ok {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		for k, a := range alerts {
+			v, err := json.Marshal(a)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// maxAlertBytes bounds one stored alert record.
+const maxAlertBytes = 64 << 10
+
+// Load returns the verdict state blob (nil if none) and the stored alerts.
+func (s *Store) Load() ([]byte, map[string]Alert, error) {
+	var state []byte
+	alerts := map[string]Alert{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketState).Get(keyVerdict); v != nil {
+			state = append([]byte(nil), v...)
+		}
+		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			if len(v) > maxAlertBytes {
+				return fmt.Errorf("alert %q: record of %d bytes", k, len(v))
+			}
+			var a Alert
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("alert %q: %w", k, err)
+			}
+			if a.Key != string(k) {
+				return errors.New("alert record key mismatch")
+			}
+			alerts[a.Key] = a
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("alert store: load: %w", err)
+	}
+	return state, alerts, nil
+}
+
+func logKey(sink, key string) []byte { return []byte(sink + "\x00" + key) }
+
+// Delivered returns what sink last acknowledged for the alert key.
+func (s *Store) Delivered(sink, key string) (Delivery, bool) {
+	var d Delivery
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLog).Get(logKey(sink, key))
+		if v != nil && json.Unmarshal(v, &d) == nil {
+			ok = true
+		}
+		return nil
+	})
+	return d, ok
+}
+
+// MarkDelivered records that sink acknowledged d for the alert key.
+func (s *Store) MarkDelivered(sink, key string, d Delivery) error {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLog).Put(logKey(sink, key), v) })
+}
+
+// ForgetDelivered drops the log entries of an alert once every sink has
+// its resolution.
+func (s *Store) ForgetDelivered(sinks []string, key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, sk := range sinks {
+			if err := tx.Bucket(bucketLog).Delete(logKey(sk, key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
