@@ -33,12 +33,7 @@ func fleetConfig(cfg *config.Config, role string, lg *slog.Logger) (fleet.Config
 	if err != nil {
 		return fleet.Config{}, fmt.Errorf("gossip timings: %w", err)
 	}
-	journeys := map[string]fleet.Journey{}
-	for _, j := range cfg.Journey {
-		if !j.Disabled {
-			journeys[j.Name] = fleet.Journey{Kind: j.Kind, Mode: j.Mode, Interval: j.Interval.D}
-		}
-	}
+	journeys := fleetJourneys(cfg)
 	digest, err := configDigest(cfg)
 	if err != nil {
 		return fleet.Config{}, err
@@ -58,6 +53,18 @@ func fleetConfig(cfg *config.Config, role string, lg *slog.Logger) (fleet.Config
 		JoinBackoff:     g.JoinBackoff.D,
 		Logger:          lg,
 	}, nil
+}
+
+// fleetJourneys lists the enabled journeys of cfg for the fleet (also for
+// Fleet.SetJourneys after a config reload).
+func fleetJourneys(cfg *config.Config) map[string]fleet.Journey {
+	journeys := map[string]fleet.Journey{}
+	for _, j := range cfg.Journey {
+		if !j.Disabled {
+			journeys[j.Name] = fleet.Journey{Kind: j.Kind, Mode: j.Mode, Interval: j.Interval.D}
+		}
+	}
+	return journeys
 }
 
 // configDigest identifies the journey definitions (journeys and defaults,
