@@ -31,6 +31,7 @@ import (
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/alert"
+	"github.com/vantage-fleet/vantage/pkg/fleet"
 	"github.com/vantage-fleet/vantage/pkg/ingest"
 	"github.com/vantage-fleet/vantage/pkg/report"
 	"github.com/vantage-fleet/vantage/pkg/status"
@@ -213,6 +214,15 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		}
 		errc <- e
 	}()
+	fl, err := joinFleet(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if fl != nil {
+			_ = fl.Close(cfg.Gossip.LeaveTimeout.D)
+		}
+	}()
 	wg.Add(1)
 	go func() { // time-driven verdict rules, alert re-sends, persistence
 		defer wg.Done()
@@ -223,6 +233,9 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
+				if fl != nil {
+					engine.SetMembership(membership(fl))
+				}
 				engine.Tick(now)
 			}
 		}
@@ -306,4 +319,44 @@ func derivedMetrics(cfg *config.AggregatorConfig, reg *telemetry.Registry) (*sdk
 		return nil, err
 	}
 	return mp, nil
+}
+
+// joinFleet joins the gossip fleet as role aggregator (it runs no journeys
+// and never owns one) so that the verdicts can tell a region with no live
+// prober (blind) from one whose results do not arrive. Without [gossip] it
+// returns nil and the membership stays unknown.
+func joinFleet(cfg *config.AggregatorConfig, log *slog.Logger) (*fleet.Fleet, error) {
+	g := cfg.Gossip
+	if g == nil {
+		return nil, nil
+	}
+	keys, err := fleet.ReadKeyFile(g.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	t, err := fleet.TimingsFrom(g.Timings, g.ProbeInterval.D, g.ProbeTimeout.D, g.GossipInterval.D, g.SuspicionMult)
+	if err != nil {
+		return nil, fmt.Errorf("gossip timings: %w", err)
+	}
+	return fleet.New(context.Background(), fleet.Config{
+		Name: g.Name, Fleet: g.Fleet, Bind: g.Bind, Advertise: g.Advertise, Join: g.Join,
+		Keys: keys, KeyFile: g.KeyFile, Timings: t, JoinBackoff: g.JoinBackoff.D,
+		Meta:   fleet.Meta{Role: fleet.RoleAggregator, Version: version.String()},
+		Logger: log,
+	})
+}
+
+// membership turns the fleet's view into the verdict engine's: the live
+// probers of each region. It is known once this node has joined.
+func membership(fl *fleet.Fleet) verdict.Membership {
+	snap := fl.Snapshot()
+	m := verdict.Membership{Probers: map[string][]string{}, Known: fl.Joined()}
+	for region, members := range snap.Regions {
+		for _, mb := range members {
+			if mb.Role == fleet.RoleProber {
+				m.Probers[region] = append(m.Probers[region], mb.Name)
+			}
+		}
+	}
+	return m
 }
