@@ -87,6 +87,7 @@ func (c *AggregatorConfig) applyDefaults() {
 	c.Ingest.applyDefaults()
 	if c.Gossip != nil {
 		c.Gossip.applyDefaults()
+		c.Gossip.defaultName(a.Name)
 	}
 	c.Verdict.applyDefaults()
 	c.Alerts.applyDefaults()

@@ -109,6 +109,7 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Gossip != nil {
 		c.Gossip.applyDefaults()
+		c.Gossip.defaultName(a.Name)
 	}
 }
 
@@ -125,6 +126,7 @@ func (c *Config) validate(p *problems) {
 	for i := range c.Export {
 		c.Export[i].validate(p, fmt.Sprintf("export[%d]", i))
 	}
+	validateExportNames(p, c.Export)
 	if c.Gossip != nil {
 		c.Gossip.validate(p, "gossip")
 	}
@@ -206,18 +208,3 @@ func (e *Export) validate(p *problems, key string) {
 	}
 }
 
-// validateKind validates export types beyond jsonl; it reports whether the
-// type is known.
-func (e *Export) validateKind(p *problems, key string) bool { return false }
-
-func (g *Gossip) applyDefaults() {
-	if g.Bind == "" {
-		g.Bind = "0.0.0.0:7946"
-	}
-}
-
-func (g *Gossip) validate(p *problems, key string) {
-	if g.Fleet == "" {
-		p.add(key+".fleet", "is required: it labels gossip so that other fleets are rejected")
-	}
-}

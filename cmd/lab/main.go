@@ -7,6 +7,7 @@
 //	lab fault add -control URL -kind K [-region R] [-edge E] [-protocol P] [-status N] [-rate F] [-delay D]
 //	lab fault list -control URL
 //	lab fault clear -control URL [-id ID]
+//	lab demo [-bin DIR] [-dir DIR] [-interval 5s] [-keep]
 //	lab version
 package main
 
@@ -37,6 +38,7 @@ const usage = `usage:
   lab fault add -control URL -kind KIND [-region R] [-edge E] [-protocol P] [-status N] [-rate F] [-delay D]
   lab fault list -control URL
   lab fault clear -control URL [-id ID]
+  lab demo [-bin DIR] [-dir DIR] [-interval 5s] [-keep]
   lab version`
 
 func main() {
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stderr)
 	case "fault":
 		err = fault(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = demo(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2

@@ -21,7 +21,8 @@ func buildExporters(cfg *config.Config, stdout io.Writer) ([]export.Exporter, er
 		return []export.Exporter{j}, nil
 	}
 	var out []export.Exporter
-	for _, e := range cfg.Export {
+	var otlp *otlpExports // built on the first OTLP export (cmd/prober/otlp.go)
+	for i, e := range cfg.Export {
 		var (
 			x   export.Exporter
 			err error
@@ -29,6 +30,11 @@ func buildExporters(cfg *config.Config, stdout io.Writer) ([]export.Exporter, er
 		switch e.Type {
 		case "jsonl":
 			x, err = export.NewJSONL(e.Path, stdout)
+		case "otlp":
+			if otlp == nil {
+				otlp = newOTLPExports(cfg, nil)
+			}
+			x, err = otlp.add(&cfg.Export[i])
 		default:
 			err = fmt.Errorf("export type %q is not built into this prober", e.Type)
 		}

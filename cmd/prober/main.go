@@ -43,6 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdOnce(args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "keygen":
+		return cmdKeygen(args[1:], stdout, stderr)
+	case "members":
+		return cmdMembers(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "prober", version.String())
 		return 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/export"
+	"github.com/vantage-fleet/vantage/pkg/fleet"
 	"github.com/vantage-fleet/vantage/pkg/report"
 	"github.com/vantage-fleet/vantage/pkg/schedule"
 	"github.com/vantage-fleet/vantage/probes"
@@ -68,7 +69,10 @@ type agent struct {
 	current *built
 	exps    []export.Exporter
 	loop    *schedule.Loop
-	ready   atomic.Bool
+	// fleet is nil when the agent runs alone (no [gossip]); its methods
+	// are nil-safe: alone, the agent owns every journey with no offset.
+	fleet *fleet.Fleet
+	ready atomic.Bool
 }
 
 // runAgent runs until ctx ends; each receive on reload reloads the config.
@@ -111,11 +115,32 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 		log.Info("serving health endpoints", "addr", ln.Addr().String())
 	}
 
+	if cfg.Gossip != nil {
+		fc, err := fleetConfig(cfg, fleet.RoleProber, log)
+		if err == nil {
+			a.fleet, err = fleet.New(context.WithoutCancel(ctx), fc)
+		}
+		if err != nil {
+			b.close(log)
+			closeExporters(context.Background(), a.exps)
+			log.Error("cannot join the fleet", "error", err.Error())
+			return 2
+		}
+	}
 	a.loop = &schedule.Loop{
 		MaxConcurrent: cfg.Agent.MaxConcurrent,
 		StopGrace:     cfg.Agent.StopGrace.D,
 		Log:           log,
+		ShouldRun:     a.fleet.RunsSlot,
+		Offset:        a.fleet.JourneyOffset,
 	}
+	// Confirmation runs asked for by other agents run at once, with the
+	// slot they confirm.
+	a.fleet.SetOnConfirm(func(journey string, slot time.Time) {
+		if !a.loop.RunNow(journey, slot, report.TriggerConfirm) {
+			log.Info("confirmation refused: journey busy or concurrency limit reached", "journey", journey)
+		}
+	})
 	jobs, err := a.jobs(b)
 	if err != nil {
 		log.Error("invalid schedule", "error", err.Error())
@@ -136,6 +161,13 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 		}
 	}
 	a.ready.Store(false)
+	if a.fleet != nil {
+		// Leave the fleet first, so that our journeys move to other agents
+		// at once and no slot is missed during a rolling restart.
+		if err := a.fleet.Close(cfg.Gossip.LeaveTimeout.D); err != nil {
+			log.Warn("leaving the fleet", "error", err.Error())
+		}
+	}
 	log.Info("stopping: waiting for runs in flight", "grace", cfg.Agent.StopGrace.D.String())
 	graceful := a.loop.Stop()
 	if srv != nil {
@@ -173,6 +205,11 @@ func (a *agent) jobs(b *built) ([]schedule.Job, error) {
 		jobs = append(jobs, schedule.Job{Name: jc.Name, Schedule: s, Run: func(ctx context.Context, slot time.Time, trig report.Trigger) {
 			res := runner.Execute(ctx, j, probes.Spec{Journey: jc, Slot: slot, Trigger: trig})
 			a.emit(ctx, res)
+			if res.Trigger == report.TriggerSchedule && res.Status == report.StatusFail {
+				// Ask the region's other agent and the other regions to
+				// look at once: agent-local, regional or global in seconds.
+				a.fleet.RequestConfirm(res.Journey, res.Kind, res.Slot)
+			}
 		}})
 	}
 	return jobs, nil
@@ -216,6 +253,12 @@ func (a *agent) reload() {
 	a.mu.Unlock()
 	if !reflect.DeepEqual(old.cfg.Export, cfg.Export) || old.cfg.Agent != cfg.Agent {
 		a.log.Warn("reload: changes to [agent] and [[export]] take effect after a restart")
+	}
+	if a.fleet != nil {
+		if err := a.fleet.ReloadKeys(); err != nil {
+			a.log.Error("reload: gossip keys not changed", "error", err.Error())
+		}
+		a.fleet.SetJourneys(fleetJourneys(cfg))
 	}
 	a.loop.Replace(jobs)
 	// Runs of the old generation still in flight keep their journey

@@ -1,0 +1,420 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vantage-fleet/vantage/lab"
+	"github.com/vantage-fleet/vantage/pkg/fleet"
+	"github.com/vantage-fleet/vantage/pkg/verdict"
+)
+
+// Options configures a Stack.
+type Options struct {
+	// Dir holds every config, data directory and log. Required.
+	Dir string
+	// BinDir holds the prober and aggregator binaries. Required.
+	BinDir string
+	// Regions and AgentsPerRegion shape the fleet (default eu,us,ap × 2).
+	Regions         []string
+	AgentsPerRegion int
+	// Interval is every journey's schedule interval (default 5s); the
+	// journey timeout is 80 % of it.
+	Interval time.Duration
+	// Alertmanager is the prometheus-alertmanager binary; empty runs
+	// without it.
+	Alertmanager string
+	// AlertmanagerConfig is the Alertmanager config file to load (the one
+	// shipped in deploy/).
+	AlertmanagerConfig string
+	Log                *slog.Logger
+}
+
+// Agent is one prober of the stack.
+type Agent struct {
+	Name, Region string
+	Config       string
+	Listen       string
+}
+
+// Stack is a whole fleet on this machine: the lab product in-process, an
+// aggregator and probers as real processes gossiping on loopback, and a
+// webhook recorder receiving the aggregator's alerts.
+type Stack struct {
+	Lab    *lab.Lab
+	Procs  *Procs
+	Rec    *Recorder
+	Agents []Agent
+	// AggregatorURL is the aggregator's HTTP base URL (status page, API).
+	AggregatorURL string
+	// AlertmanagerURL is set when Alertmanager runs.
+	AlertmanagerURL string
+
+	o       Options
+	recSrv  *http.Server
+	aggConf string
+	log     *slog.Logger
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for i := 0; i < n; i++ {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Start builds the configs and starts the lab, Alertmanager (when given),
+// the aggregator and every prober. Close stops them all.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Dir == "" || o.BinDir == "" {
+		return nil, errors.New("campaign: Dir and BinDir are required")
+	}
+	if len(o.Regions) == 0 {
+		o.Regions = []string{"eu", "us", "ap"}
+	}
+	if o.AgentsPerRegion == 0 {
+		o.AgentsPerRegion = 2
+	}
+	if o.Interval == 0 {
+		o.Interval = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Stack{o: o, Procs: NewProcs(), Rec: NewRecorder(nil), log: o.Log}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	s.Lab, err = lab.Start(ctx, lab.Options{Dir: filepath.Join(o.Dir, "lab"), Regions: o.Regions,
+		AgentsPerRegion: o.AgentsPerRegion, Log: o.Log,
+		PipelinesQueue: o.Interval / 20, PipelinesRun: o.Interval / 10})
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	recAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	rl, err := net.Listen("tcp", recAddr)
+	if err != nil {
+		return nil, err
+	}
+	s.recSrv = &http.Server{Handler: s.Rec, ReadHeaderTimeout: 5 * time.Second}
+	go s.recSrv.Serve(rl)
+
+	keys, err := fleet.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	keyFile := filepath.Join(o.Dir, "gossip.keys")
+	if err := os.WriteFile(keyFile, fleet.FormatKeys([][]byte{keys}), 0o600); err != nil {
+		return nil, err
+	}
+
+	if o.Alertmanager != "" {
+		if err := s.startAlertmanager(); err != nil {
+			return nil, err
+		}
+	}
+
+	n := len(o.Regions) * o.AgentsPerRegion
+	addrs, err := freeAddrs(4 + 2*n)
+	if err != nil {
+		return nil, err
+	}
+	aggHTTP, aggGRPC, aggOTLPHTTP, aggGossip := addrs[0], addrs[1], addrs[2], addrs[3]
+	s.AggregatorURL = "http://" + aggHTTP
+	var proberGossip []string
+	for i := 0; i < n; i++ {
+		proberGossip = append(proberGossip, addrs[4+2*i])
+	}
+	join := func(self string) string {
+		var peers []string
+		for _, a := range append([]string{aggGossip}, proberGossip...) {
+			if a != self {
+				peers = append(peers, fmt.Sprintf("%q", a))
+			}
+		}
+		return "[" + strings.Join(peers, ", ") + "]"
+	}
+	gossip := func(name, bind string) string {
+		return fmt.Sprintf(`
+[gossip]
+fleet = "vantage-demo"
+name = %q
+bind = %q
+join = %s
+key_file = %q
+timings = "lan"
+probe_interval = "500ms"
+probe_timeout = "250ms"
+suspicion_mult = 2
+confirm_rate_limit = %q
+`, name, bind, join(bind), keyFile, (o.Interval / 2).String())
+	}
+
+	// The aggregator.
+	sinks := fmt.Sprintf("\n[[alerts.sink]]\ntype = \"webhook\"\nurl = \"http://%s/\"\ntimeout = \"2s\"\n", recAddr)
+	if s.AlertmanagerURL != "" {
+		sinks += fmt.Sprintf("\n[[alerts.sink]]\ntype = \"alertmanager\"\nurl = %q\ntimeout = \"2s\"\n", s.AlertmanagerURL)
+	}
+	aggDir := filepath.Join(o.Dir, "aggregator")
+	s.aggConf = filepath.Join(o.Dir, "aggregator.toml")
+	agg := fmt.Sprintf(`# Generated by the campaign runner.
+[aggregator]
+name = "aggregator"
+data_dir = %q
+listen = %q
+
+[ingest]
+grpc = %q
+http = %q
+dedup_window = "1h"
+
+[verdict]
+max_slot_skew = "30s"
+
+[alerts]
+resend_interval = "10s"
+runbook_base = "https://runbooks.example.com/"
+status_url = %q
+%s%s`, aggDir, aggHTTP, aggGRPC, aggOTLPHTTP, s.AggregatorURL+"/", sinks, gossip("aggregator", aggGossip))
+	if err := os.WriteFile(s.aggConf, []byte(agg), 0o600); err != nil {
+		return nil, err
+	}
+
+	// The probers: one per edge, each reaching the product only through it.
+	timeout := o.Interval * 8 / 10
+	env := s.env()
+	for i, e := range s.Lab.Edges {
+		a := Agent{Name: e.Name, Region: e.Region, Listen: addrs[5+2*i],
+			Config: filepath.Join(o.Dir, "prober-"+e.Name+".toml")}
+		conf := fmt.Sprintf(`# Generated by the campaign runner.
+[agent]
+name = %q
+region = %q
+data_dir = %q
+listen = %q
+max_concurrent = 8
+stop_grace = "5s"
+
+[defaults]
+runbook = "https://runbooks.example.com/vantage-lab"
+
+[[export]]
+type = "otlp"
+name = "aggregator"
+endpoint = %q
+protocol = "grpc"
+[export.tls]
+insecure = true
+%s
+%s`, e.Name, e.Region, filepath.Join(o.Dir, "probers", e.Name), a.Listen, aggGRPC,
+			gossip(e.Name, proberGossip[i]),
+			s.Lab.ProberJourneys(e, lab.JourneyOptions{Schedule: "@every " + o.Interval.String(), Timeout: timeout}))
+		if err := os.WriteFile(a.Config, []byte(conf), 0o600); err != nil {
+			return nil, err
+		}
+		s.Agents = append(s.Agents, a)
+	}
+	_ = env
+	if err := s.StartAggregator(); err != nil {
+		return nil, err
+	}
+	for _, a := range s.Agents {
+		if err := s.StartProber(a.Name); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// env is the environment the probers need: the lab's throwaway secrets.
+func (s *Stack) env() []string {
+	var out []string
+	for k, v := range s.Lab.State().Env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func (s *Stack) startAlertmanager() error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.o.Dir, "alertmanager")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	args := []string{"--config.file=" + s.o.AlertmanagerConfig, "--storage.path=" + dir,
+		"--web.listen-address=" + addr, "--cluster.listen-address="}
+	if err := s.Procs.Start("alertmanager", s.o.Alertmanager, args, nil, filepath.Join(s.o.Dir, "alertmanager.log")); err != nil {
+		return err
+	}
+	s.AlertmanagerURL = "http://" + addr
+	return waitHTTP(context.Background(), s.AlertmanagerURL+"/-/ready", 20*time.Second)
+}
+
+// StartAggregator starts (or restarts) the aggregator process.
+func (s *Stack) StartAggregator() error {
+	if err := s.Procs.Start("aggregator", filepath.Join(s.o.BinDir, "aggregator"),
+		[]string{"serve", "-config", s.aggConf}, nil, filepath.Join(s.o.Dir, "aggregator.log")); err != nil {
+		return err
+	}
+	return waitHTTP(context.Background(), s.AggregatorURL+"/api/v1/status", 30*time.Second)
+}
+
+// StopAggregator stops the aggregator gracefully.
+func (s *Stack) StopAggregator() error {
+	return s.Procs.Signal("aggregator", syscall.SIGTERM, 15*time.Second)
+}
+
+// StartProber starts (or restarts) the prober named name.
+func (s *Stack) StartProber(name string) error {
+	for _, a := range s.Agents {
+		if a.Name == name {
+			return s.Procs.Start(name, filepath.Join(s.o.BinDir, "prober"),
+				[]string{"run", "-config", a.Config}, s.env(), filepath.Join(s.o.Dir, "prober-"+name+".log"))
+		}
+	}
+	return fmt.Errorf("no prober %q", name)
+}
+
+// KillProber kills the prober named name with SIGKILL: it leaves no
+// goodbye in gossip, as a crashed host would not.
+func (s *Stack) KillProber(name string) error {
+	return s.Procs.Signal(name, syscall.SIGKILL, 5*time.Second)
+}
+
+// Status reads the aggregator's verdict snapshot.
+func (s *Stack) Status(ctx context.Context) (verdict.Snapshot, error) {
+	var body struct {
+		Status verdict.Snapshot `json:"status"`
+	}
+	err := getJSON(ctx, s.AggregatorURL+"/api/v1/status", &body)
+	return body.Status, err
+}
+
+// WaitGreen waits until every journey has data from every region and is
+// ok there, or ctx ends.
+func (s *Stack) WaitGreen(ctx context.Context) error {
+	for {
+		st, err := s.Status(ctx)
+		if err == nil && green(st, s.o.Regions) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the fleet did not turn green: %w (last status error: %v)", ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func green(st verdict.Snapshot, regions []string) bool {
+	if len(st.Journeys) == 0 || len(st.Open) > 0 {
+		return false
+	}
+	for _, j := range st.Journeys {
+		for _, r := range regions {
+			if c, ok := j.Cells[r]; !ok || c.State != verdict.StateOK {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Close stops every process, the recorder and the lab.
+func (s *Stack) Close() {
+	if s.Procs != nil {
+		s.Procs.Close()
+	}
+	if s.recSrv != nil {
+		_ = s.recSrv.Close()
+	}
+	if s.Lab != nil {
+		_ = s.Lab.Close()
+	}
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v)
+}
+
+func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := httpClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer within %s", url, limit)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// BuildBinaries builds prober and aggregator into dir with the go tool.
+func BuildBinaries(ctx context.Context, repoRoot, dir string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./cmd/prober", "./cmd/aggregator")
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
