@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,6 +312,30 @@ func TestHg_ThreeAgentsPushAtOnce_RetriesLetAllPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHg_RaceStillLostAfterTheRetries_IsPushRejected(t *testing.T) {
+	s := newServer(t)
+	jc := journeyConfig(t, s.URL, "push = true\npush_retries = 1")
+	agents := []*agent{newAgent(t, "a1", jc), newAgent(t, "a2", jc), newAgent(t, "a3", jc)}
+	// Three agents race, then the two losers race again: with one retry,
+	// the second loser has none left.
+	barrier := raceBarrier(map[int]int{1: 3, 2: 2})
+	for _, ag := range agents {
+		ag.j.beforePush = barrier
+	}
+	var got []string
+	for _, r := range runAtOnce(t, agents...) {
+		got = append(got, fmt.Sprintf("%s/%s@%s", r.Status, r.ErrorType, stepAttr(r, "push", "vantage.hg.push.attempts")))
+	}
+	sort.Strings(got)
+	if want := "fail/push_rejected@2 pass/@1 pass/@2"; strings.Join(got, " ") != want {
+		t.Fatalf("results = %v, want %s", got, want)
+	}
+	hgRun(t, s.Repo, "verify", "-q")
+	if n := strings.Count(hgRun(t, s.Repo, "log", "-T", "x"), "x"); n != 10 {
+		t.Fatalf("server has %d changesets, want 8 + 2 pushed", n)
 	}
 }
 
