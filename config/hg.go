@@ -36,6 +36,20 @@ type HgJourney struct {
 	VerifyTimeout Duration `toml:"verify_timeout"`
 	// VerifyInterval is the pause between two verify attempts. Default 250ms.
 	VerifyInterval Duration `toml:"verify_interval"`
+	// PushRetries is how many times a push that lost a race to another
+	// push (the server's heads moved between reading them and pushing:
+	// error:pushraced, or for the cli driver "push creates new remote
+	// head") is retried the way a developer would: pull what is new,
+	// rebuild the probe changeset on the new tip, push again. Agents push
+	// to the same scratch repository at nearly the same moment by design
+	// (regions, confirmation runs), so a lost race is the monitor's own
+	// concurrency, not a product failure. A push refused for any other
+	// reason (hook, abort, auth) is never retried. Retries stay within the
+	// journey's timeout. Default 2 (enough for 3 agents pushing at once:
+	// each lost race is another agent's success); 0 disables retries, so
+	// every lost race ends the run as push_rejected. A pointer so that an
+	// explicit 0 differs from unset.
+	PushRetries *int `toml:"push_retries"`
 	// MaxChangesets is the size at which the scratch repository must be
 	// rotated: past it, runs end as probe_error (the prober's own problem,
 	// never an alert against the product). Default 10000. Larger values
@@ -71,7 +85,12 @@ const (
 	DefaultHgProbeFile     = ".vantage/probe"
 	DefaultHgCommitUser    = "Vantage Probe <vantage-probe@localhost>"
 	DefaultHgMaxBundle     = 1 << 30
+	DefaultHgPushRetries   = 2
 )
+
+// maxHgPushRetries bounds push_retries: more agents than this racing on
+// one repository calls for separate repositories, not more retries.
+const maxHgPushRetries = 20
 
 func (h *HgJourney) applyDefaults() {
 	if h.Driver == "" {
@@ -83,6 +102,10 @@ func (h *HgJourney) applyDefaults() {
 	if h.Verify == nil {
 		v := true
 		h.Verify = &v
+	}
+	if h.PushRetries == nil {
+		r := DefaultHgPushRetries
+		h.PushRetries = &r
 	}
 	if h.VerifyTimeout.IsZero() {
 		h.VerifyTimeout = Dur(10 * time.Second)
@@ -133,6 +156,9 @@ func (h *HgJourney) validate(p *problems, key string, j *Journey) {
 	}
 	if h.MaxChangesets < 0 {
 		p.add(key+".max_changesets", "must be positive")
+	}
+	if *h.PushRetries < 0 || *h.PushRetries > maxHgPushRetries {
+		p.add(key+".push_retries", fmt.Sprintf("must be between 0 and %d", maxHgPushRetries))
 	}
 	if h.MaxBundleBytes < 0 {
 		p.add(key+".max_bundle_bytes", "must be positive")

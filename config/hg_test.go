@@ -35,7 +35,7 @@ func TestHgJourney_Minimal_GetsDefaults(t *testing.T) {
 	}
 	h := c.Journey[0].Hg
 	if h.Driver != "native" || !*h.Verify || h.MaxChangesets != DefaultHgMaxChangesets ||
-		h.VerifyTimeout.D.Seconds() != 10 || h.ProbeFile != DefaultHgProbeFile {
+		h.VerifyTimeout.D.Seconds() != 10 || h.ProbeFile != DefaultHgProbeFile || *h.PushRetries != DefaultHgPushRetries {
 		t.Fatalf("defaults not applied: %+v", h)
 	}
 }
@@ -48,13 +48,14 @@ push = true
 verify_timeout = "30s"
 password = "env:HG_PASSWORD"
 max_changesets = -1
+push_retries = -1
 `)
 	if err == nil {
 		t.Fatal("want problems")
 	}
 	for _, want := range []string{"journey[0].hg.url: must not carry credentials", "must not have a query",
 		"journey[0].hg.driver", "journey[0].hg.verify_timeout", "journey[0].hg.password: is set but user is empty",
-		"journey[0].hg.max_changesets"} {
+		"journey[0].hg.max_changesets", "journey[0].hg.push_retries: must be between 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -102,5 +103,15 @@ func TestExamples_HgJourneysAreValid(t *testing.T) {
 				t.Errorf("%s: no hg journey", name)
 			}
 		}
+	}
+}
+
+func TestHgJourney_PushRetriesZero_DisablesRetries(t *testing.T) {
+	c, err := loadHg(t, "url = \"https://hg.example.com/scratch\"\npush_retries = 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *c.Journey[0].Hg.PushRetries; got != 0 {
+		t.Fatalf("push_retries = %d, want the explicit 0", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vantage-fleet/vantage/pkg/report"
 	"github.com/vantage-fleet/vantage/probes"
+	"github.com/vantage-fleet/vantage/probes/hg/wire"
 )
 
 // runCLI is the journey with the hg binary: clone (or pull into the cached
@@ -78,29 +79,47 @@ func (j *Journey) runCLI(ctx context.Context, run *probes.Run) error {
 	}
 
 	step := run.Rec.Step("push")
-	now := time.Now()
-	p := filepath.Join(dir, filepath.FromSlash(j.cfg.ProbeFile))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return step.End(probes.Internal(err))
-	}
-	if err := os.WriteFile(p, probeContent(run, now), 0o644); err != nil {
-		return step.End(probes.Internal(err))
-	}
-	if _, err := hg(ctx, "commit", dir, "commit", "-A", "-u", j.cfg.CommitUser, "-m", "vantage probe run "+run.ID); err != nil {
-		os.RemoveAll(dir)
-		return step.End(probes.Internal(err))
-	}
-	node, err := hg(ctx, "log", dir, "log", "-r", ".", "-T", "{node}")
-	if err != nil {
-		os.RemoveAll(dir)
-		return step.End(probes.Internal(err))
-	}
-	node = strings.TrimSpace(node)
-	step.Set(attribute.String("vcs.ref.head.revision", node))
-	if j.beforePush != nil {
-		j.beforePush(ctx)
-	}
-	if _, err := hg(ctx, "push", dir, "push", "-r", ".", j.cfg.URL); err != nil {
+	var node string
+	for attempt := 1; ; attempt++ {
+		step.Set(attribute.Int("vantage.hg.push.attempts", attempt))
+		now := time.Now()
+		p := filepath.Join(dir, filepath.FromSlash(j.cfg.ProbeFile))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return step.End(probes.Internal(err))
+		}
+		if err := os.WriteFile(p, probeContent(run, now), 0o644); err != nil {
+			return step.End(probes.Internal(err))
+		}
+		if _, err := hg(ctx, "commit", dir, "commit", "-A", "-u", j.cfg.CommitUser, "-m", "vantage probe run "+run.ID); err != nil {
+			os.RemoveAll(dir)
+			return step.End(probes.Internal(err))
+		}
+		node, err = hg(ctx, "log", dir, "log", "-r", ".", "-T", "{node}")
+		if err != nil {
+			os.RemoveAll(dir)
+			return step.End(probes.Internal(err))
+		}
+		node = strings.TrimSpace(node)
+		step.Set(attribute.String("vcs.ref.head.revision", node))
+		if j.beforePush != nil {
+			j.beforePush(ctx, attempt)
+		}
+		_, err = hg(ctx, "push", dir, "push", "-r", ".", j.cfg.URL)
+		if err == nil {
+			break
+		}
+		if j.retryPush(ctx, err, attempt) {
+			// Another agent pushed first: drop the unpushed commit, pull
+			// theirs onto the working copy and commit again on the new tip
+			// (what pull --rebase does, without needing the extension).
+			_, err = hg(ctx, "strip", dir, "debugstrip", "--no-backup", "-r", ".")
+			if err == nil {
+				_, err = hg(ctx, "pull", dir, "pull", "-u", j.cfg.URL)
+			}
+			if err == nil {
+				continue
+			}
+		}
 		// The unpushed commit would become a second head on the next pull.
 		os.RemoveAll(dir)
 		return step.End(err)
@@ -183,9 +202,15 @@ func (j *Journey) hgCmd(ctx context.Context, rc, phase, dir string, args ...stri
 		return "", probes.Wrap(report.ErrConnect, e)
 	case strings.Contains(msg, "HTTP Error 5"):
 		return "", probes.Wrap(report.ErrHTTP5xx, e)
+	case phase == "push" && (strings.Contains(msg, "remote repository changed while pushing") ||
+		strings.Contains(msg, "push creates new remote head")):
+		// Heads moved after our pull: during the push (error:pushraced,
+		// "push failed: remote repository changed while pushing") or
+		// before it (the client's own new-head check).
+		return "", probes.Wrap(report.ErrPushRejected, fmt.Errorf("%w: %w", wire.ErrPushRaced, e))
 	case phase == "push":
 		return "", probes.Wrap(report.ErrPushRejected, e)
-	case phase == "commit" || phase == "log":
+	case phase == "commit" || phase == "log" || phase == "strip":
 		return "", probes.Internal(e)
 	}
 	return "", probes.Wrap(report.ErrProtocol, e)

@@ -36,8 +36,8 @@ type Journey struct {
 	name     string
 	cacheDir string
 	// beforePush, when set (tests), runs between building the changeset and
-	// sending it, so that two agents can be made to race.
-	beforePush func(ctx context.Context)
+	// sending it (attempt counts from 1), so that agents can be made to race.
+	beforePush func(ctx context.Context, attempt int)
 }
 
 // New is the kind's probes.Constructor.
@@ -138,6 +138,16 @@ func classify(err error) error {
 		return probes.Wrap(report.ErrProtocol, err)
 	}
 	return err
+}
+
+// raceLost reports whether a push failed only because another push moved
+// the server's heads first: the one refusal worth a pull and a retry.
+func raceLost(err error) bool { return errors.Is(err, wire.ErrPushRaced) }
+
+// retryPush tells whether a push that ended with err on the given attempt
+// (counting from 1) is retried: a lost race, retries left, time left.
+func (j *Journey) retryPush(ctx context.Context, err error, attempt int) bool {
+	return raceLost(err) && attempt <= *j.cfg.PushRetries && ctx.Err() == nil
 }
 
 // tooBig is the probe_error a scratch repository past max_changesets gets.

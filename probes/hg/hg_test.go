@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,42 +203,67 @@ func TestHg_PullAfterOtherAgentsPush_FetchesOnlyTheirChangesets(t *testing.T) {
 	hgRun(t, s.Repo, "verify", "-q")
 }
 
-func TestHg_TwoAgentsPushAtOnce_OneSucceedsOneIsPushRejected(t *testing.T) {
-	s := newServer(t)
-	jc := journeyConfig(t, s.URL, "push = true")
-	a, b := newAgent(t, "a1", jc), newAgent(t, "a2", jc)
-	// Both agents read the same heads and build their changesets before
-	// either sends: the pushes race on the server.
+// raceBarrier returns a beforePush hook that holds each agent's attempt
+// number attempt until want agents have reached it: they have all read the
+// same heads and built their changesets, so their pushes race on the server.
+// Other attempts go through at once.
+func raceBarrier(want map[int]int) func(context.Context, int) {
 	var mu sync.Mutex
-	arrived, both := 0, make(chan struct{})
-	barrier := func(ctx context.Context) {
+	arrived := map[int]int{}
+	release := map[int]chan struct{}{}
+	for a := range want {
+		release[a] = make(chan struct{})
+	}
+	return func(ctx context.Context, attempt int) {
+		ch, ok := release[attempt]
+		if !ok {
+			return
+		}
 		mu.Lock()
-		if arrived++; arrived == 2 {
-			close(both)
+		if arrived[attempt]++; arrived[attempt] == want[attempt] {
+			close(ch)
 		}
 		mu.Unlock()
 		select {
-		case <-both:
-		case <-ctx.Done(): // the other agent failed before pushing
+		case <-ch:
+		case <-ctx.Done(): // another agent failed before pushing
 		}
 	}
-	a.j.beforePush, b.j.beforePush = barrier, barrier
+}
+
+// runAtOnce runs every agent concurrently and returns their results.
+func runAtOnce(t *testing.T, agents ...*agent) []report.Result {
 	var wg sync.WaitGroup
-	results := make([]report.Result, 2)
-	for i, ag := range []*agent{a, b} {
+	results := make([]report.Result, len(agents))
+	for i, ag := range agents {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i] = ag.run(t) }()
 	}
 	wg.Wait()
+	return results
+}
+
+func TestHg_TwoAgentsPushAtOnce_OneSucceedsOneIsPushRejected(t *testing.T) {
+	s := newServer(t)
+	jc := journeyConfig(t, s.URL, "push = true\npush_retries = 0")
+	a, b := newAgent(t, "a1", jc), newAgent(t, "a2", jc)
+	barrier := raceBarrier(map[int]int{1: 2})
+	a.j.beforePush, b.j.beforePush = barrier, barrier
 	pass, rejected := 0, 0
-	for _, r := range results {
+	for _, r := range runAtOnce(t, a, b) {
 		switch {
 		case r.Status == report.StatusPass:
 			pass++
 		case r.Status == report.StatusFail && r.ErrorType == report.ErrPushRejected:
 			rejected++
+			if !strings.Contains(r.Error, "push raced") {
+				t.Errorf("rejected for another reason than the race: %s", r.Error)
+			}
 		default:
 			t.Errorf("unexpected result %s/%s: %s", r.Status, r.ErrorType, r.Error)
+		}
+		if got := stepAttr(r, "push", "vantage.hg.push.attempts"); got != "1" {
+			t.Errorf("push attempts = %q with push_retries = 0, want 1", got)
 		}
 	}
 	if pass != 1 || rejected != 1 {
@@ -251,6 +277,66 @@ func TestHg_TwoAgentsPushAtOnce_OneSucceedsOneIsPushRejected(t *testing.T) {
 	a.j.beforePush, b.j.beforePush = nil, nil
 	mustPass(t, a.run(t))
 	mustPass(t, b.run(t))
+}
+
+func TestHg_ThreeAgentsPushAtOnce_RetriesLetAllPass(t *testing.T) {
+	for _, driver := range []string{"native", "cli"} {
+		t.Run(driver, func(t *testing.T) {
+			s := newServer(t)
+			jc := journeyConfig(t, s.URL, fmt.Sprintf("push = true\ndriver = %q", driver))
+			agents := []*agent{newAgent(t, "a1", jc), newAgent(t, "a2", jc), newAgent(t, "a3", jc)}
+			// All three race on their first push; the two losers pull, rebuild
+			// and race again; the last loser pulls and pushes alone.
+			barrier := raceBarrier(map[int]int{1: 3, 2: 2})
+			for _, ag := range agents {
+				ag.j.beforePush = barrier
+			}
+			attempts := map[string]bool{}
+			var ids []string
+			for _, r := range runAtOnce(t, agents...) {
+				mustPass(t, r)
+				attempts[stepAttr(r, "push", "vantage.hg.push.attempts")] = true
+				ids = append(ids, r.ID)
+			}
+			if !attempts["1"] || !attempts["2"] || !attempts["3"] {
+				t.Fatalf("push attempts = %v, want one agent each at 1, 2 and 3", attempts)
+			}
+			hgRun(t, s.Repo, "verify", "-q")
+			if heads := strings.Fields(hgRun(t, s.Repo, "heads", "-T", "{node} ")); len(heads) != 1 {
+				t.Fatalf("server has %d heads, want 1", len(heads))
+			}
+			log := hgRun(t, s.Repo, "log", "-l", "3", "-T", "{desc}\n")
+			for _, id := range ids {
+				if !strings.Contains(log, "vantage probe run "+id+"\n") {
+					t.Fatalf("the last 3 changesets lack run %s:\n%s", id, log)
+				}
+			}
+		})
+	}
+}
+
+func TestHg_RaceStillLostAfterTheRetries_IsPushRejected(t *testing.T) {
+	s := newServer(t)
+	jc := journeyConfig(t, s.URL, "push = true\npush_retries = 1")
+	agents := []*agent{newAgent(t, "a1", jc), newAgent(t, "a2", jc), newAgent(t, "a3", jc)}
+	// Three agents race, then the two losers race again: with one retry,
+	// the second loser has none left.
+	barrier := raceBarrier(map[int]int{1: 3, 2: 2})
+	for _, ag := range agents {
+		ag.j.beforePush = barrier
+	}
+	var got []string
+	for _, r := range runAtOnce(t, agents...) {
+		got = append(got, fmt.Sprintf("%s/%s@%s", r.Status, r.ErrorType, stepAttr(r, "push", "vantage.hg.push.attempts")))
+	}
+	sort.Strings(got)
+	if want := "fail/push_rejected@2 pass/@1 pass/@2"; strings.Join(got, " ") != want {
+		t.Fatalf("results = %v, want %s", got, want)
+	}
+	hgRun(t, s.Repo, "verify", "-q")
+	if n := strings.Count(hgRun(t, s.Repo, "log", "-T", "x"), "x"); n != 10 {
+		t.Fatalf("server has %d changesets, want 8 + 2 pushed", n)
+	}
 }
 
 func TestHg_PushNotAuthorized_IsAuth(t *testing.T) {
@@ -288,15 +374,30 @@ func TestHg_HTTPS_TrustsCAFileAndRejectsUnknownCertificates(t *testing.T) {
 	}
 }
 
-func TestHg_PushRefusedByAServerHook_IsPushRejected(t *testing.T) {
-	s := newServer(t, "hooks.pretxnchangegroup.refuse=echo refused by policy; exit 1")
-	res := newAgent(t, "a1", journeyConfig(t, s.URL, "push = true")).run(t)
-	if res.Status != report.StatusFail || res.ErrorType != report.ErrPushRejected {
-		t.Fatalf("got %s/%s: %s", res.Status, res.ErrorType, res.Error)
-	}
-	hgRun(t, s.Repo, "verify", "-q")
-	if n := strings.Count(hgRun(t, s.Repo, "log", "-T", "x"), "x"); n != 8 {
-		t.Fatalf("server has %d changesets after a refused push", n)
+func TestHg_PushRefusedByAServerHook_IsPushRejectedAndNotRetried(t *testing.T) {
+	for _, driver := range []string{"native", "cli"} {
+		t.Run(driver, func(t *testing.T) {
+			s := newServer(t, "hooks.pretxnchangegroup.refuse=echo refused by policy; exit 1")
+			var unbundles atomic.Int32
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Get("cmd") == "unbundle" {
+					unbundles.Add(1)
+				}
+				s.Handler().ServeHTTP(w, r)
+			}))
+			defer front.Close()
+			res := newAgent(t, "a1", journeyConfig(t, front.URL+"/", fmt.Sprintf("push = true\ndriver = %q", driver))).run(t)
+			if res.Status != report.StatusFail || res.ErrorType != report.ErrPushRejected {
+				t.Fatalf("got %s/%s: %s", res.Status, res.ErrorType, res.Error)
+			}
+			if got := stepAttr(res, "push", "vantage.hg.push.attempts"); got != "1" || unbundles.Load() != 1 {
+				t.Fatalf("push attempts = %q, server saw %d unbundle requests: a refused push was retried", got, unbundles.Load())
+			}
+			hgRun(t, s.Repo, "verify", "-q")
+			if n := strings.Count(hgRun(t, s.Repo, "log", "-T", "x"), "x"); n != 8 {
+				t.Fatalf("server has %d changesets after a refused push", n)
+			}
+		})
 	}
 }
 

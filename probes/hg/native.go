@@ -93,17 +93,38 @@ func (j *Journey) runNative(ctx context.Context, run *probes.Run) error {
 	}
 
 	step = run.Rec.Step("push")
-	now := time.Now()
-	cg, node, err := repo.Commit(j.cfg.ProbeFile, probeContent(run, now), j.cfg.CommitUser,
-		"vantage probe run "+run.ID, now)
-	if err != nil {
-		return step.End(probes.Internal(fmt.Errorf("building the probe changeset: %w", err)))
+	var (
+		cg   []byte
+		node revlog.Node
+	)
+	for attempt := 1; ; attempt++ {
+		step.Set(attribute.Int("vantage.hg.push.attempts", attempt))
+		now := time.Now()
+		cg, node, err = repo.Commit(j.cfg.ProbeFile, probeContent(run, now), j.cfg.CommitUser,
+			"vantage probe run "+run.ID, now)
+		if err != nil {
+			return step.End(probes.Internal(fmt.Errorf("building the probe changeset: %w", err)))
+		}
+		step.Set(attribute.String("vcs.ref.head.revision", node.Hex()))
+		if j.beforePush != nil {
+			j.beforePush(ctx, attempt)
+		}
+		err = push(ctx, c, heads, cg)
+		if !j.retryPush(ctx, err, attempt) {
+			break
+		}
+		// Another agent pushed first: pull its changesets and rebuild ours
+		// on the new tip, as a developer would.
+		run.Log.Debug("hg push lost a race, pulling and retrying", "attempt", attempt, "err", err)
+		if heads, err = c.Heads(ctx); err != nil {
+			break
+		}
+		var next *store.Repo
+		if next, _, err = store.Pull(ctx, c, repo, heads); err != nil {
+			break
+		}
+		repo = next
 	}
-	step.Set(attribute.String("vcs.ref.head.revision", node.Hex()))
-	if j.beforePush != nil {
-		j.beforePush(ctx)
-	}
-	err = push(ctx, c, heads, cg)
 	if err := step.End(classify(err)); err != nil {
 		return err
 	}
