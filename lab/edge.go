@@ -61,9 +61,15 @@ type Edge struct {
 
 // StartEdge listens on two loopback ports and serves until Close.
 func StartEdge(name, region string, p *Product, faults *FaultTable) (*Edge, error) {
+	return StartEdgeOn("127.0.0.1", name, region, p, faults)
+}
+
+// StartEdgeOn is StartEdge listening on host (an IP address of this
+// machine, e.g. a veth address facing a network namespace).
+func StartEdgeOn(host, name, region string, p *Product, faults *FaultTable) (*Edge, error) {
 	e := &Edge{Name: name, Region: region, product: p, faults: faults,
 		closing: make(chan struct{}), conns: map[net.Conn]bool{}}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	hl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +82,7 @@ func StartEdge(name, region string, p *Product, faults *FaultTable) (*Edge, erro
 		_ = e.srv.Serve(e.httpLn)
 	}()
 	if p.SSHAddr != "" {
-		sl, err := net.Listen("tcp", "127.0.0.1:0")
+		sl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			e.Close()
 			return nil, err

@@ -28,6 +28,10 @@ type Options struct {
 	// AgentsPerRegion is how many edges (one per agent) each region gets.
 	// Default 2.
 	AgentsPerRegion int
+	// Host is the IP address the edges listen on. Default 127.0.0.1; a
+	// chaos test sets the host side of the veth its namespaced probers
+	// reach. The product behind the edges stays on loopback.
+	Host string
 	// ControlAddr is where the control API listens. Default 127.0.0.1:0.
 	ControlAddr string
 	// PipelinesQueue and PipelinesRun are how long a simulated pipeline
@@ -113,6 +117,12 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 		seen[r] = true
 	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if net.ParseIP(o.Host) == nil {
+		return nil, fmt.Errorf("lab: host %q is not an IP address", o.Host)
+	}
 	if o.ControlAddr == "" {
 		o.ControlAddr = "127.0.0.1:0"
 	}
@@ -175,12 +185,12 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	var known strings.Builder
 	for _, region := range o.Regions {
 		for i := 1; i <= o.AgentsPerRegion; i++ {
-			e, err := StartEdge(fmt.Sprintf("%s-%d", region, i), region, product, l.Faults)
+			e, err := StartEdgeOn(o.Host, fmt.Sprintf("%s-%d", region, i), region, product, l.Faults)
 			if err != nil {
 				return nil, fmt.Errorf("lab: edge: %w", err)
 			}
 			l.Edges = append(l.Edges, e)
-			fmt.Fprintf(&known, "[127.0.0.1]:%s %s", portOf(e.SSHAddr), l.Git.HostKeyLine)
+			fmt.Fprintf(&known, "[%s]:%s %s", o.Host, portOf(e.SSHAddr), l.Git.HostKeyLine)
 		}
 	}
 	l.KnownHostsFile = filepath.Join(o.Dir, "known_hosts")

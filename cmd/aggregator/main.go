@@ -214,10 +214,21 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		}
 		errc <- e
 	}()
+	// SIGHUP is the key-rotation signal (README "Fleet and gossip"): catch
+	// it before joining, so that a rotation step never kills the
+	// aggregator (the default action of SIGHUP is to terminate).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fl, err := joinFleet(cfg, log)
 	if err != nil {
 		return err
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reloadKeysOnHUP(ctx, hup, fl, log)
+	}()
 	defer func() {
 		if fl != nil {
 			_ = fl.Close(cfg.Gossip.LeaveTimeout.D)
@@ -344,6 +355,28 @@ func joinFleet(cfg *config.AggregatorConfig, log *slog.Logger) (*fleet.Fleet, er
 		Meta:   fleet.Meta{Role: fleet.RoleAggregator, Version: version.String()},
 		Logger: log,
 	})
+}
+
+// reloadKeysOnHUP re-reads the gossip key file on every signal from hup
+// until ctx ends: the aggregator's side of a key rotation. A bad file is
+// logged and changes nothing; without gossip the signal is ignored.
+func reloadKeysOnHUP(ctx context.Context, hup <-chan os.Signal, fl *fleet.Fleet, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if fl == nil {
+				log.Info("SIGHUP ignored: no gossip configured")
+				continue
+			}
+			if err := fl.ReloadKeys(); err != nil {
+				log.Error("gossip key reload failed; keeping the current keys", "err", err)
+				continue
+			}
+			log.Info("gossip keys reloaded")
+		}
+	}
 }
 
 // membership turns the fleet's view into the verdict engine's: the live

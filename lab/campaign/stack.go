@@ -39,14 +39,40 @@ type Options struct {
 	// AlertmanagerConfig is the Alertmanager config file to load (the one
 	// shipped in deploy/).
 	AlertmanagerConfig string
-	Log                *slog.Logger
+	// EdgeHost is the IP address the lab's edges listen on; AggregatorHost
+	// the one the aggregator's listeners (API, OTLP, gossip) bind. Both
+	// default to 127.0.0.1. A chaos test puts them on the host side of the
+	// veths its namespaced probers reach.
+	EdgeHost, AggregatorHost string
+	// Placement says where each region's probers run (by region); a region
+	// without an entry runs on loopback of this host.
+	Placement map[string]Placement
+	Log       *slog.Logger
+}
+
+// Placement puts a region's probers somewhere else than this host's
+// loopback, e.g. in a network namespace.
+type Placement struct {
+	// Host is the IP address the probers' gossip and HTTP listeners bind.
+	Host string
+	// Wrap is put before the prober command, e.g. ip netns exec NAME.
+	Wrap []string
+	// FirstPort: the region's probers listen on consecutive ports from
+	// FirstPort (gossip, then HTTP, per agent) instead of ports found free
+	// on this host, which cannot see inside a namespace. Use it only where
+	// nothing else listens (a namespace the caller just created).
+	FirstPort int
 }
 
 // Agent is one prober of the stack.
 type Agent struct {
 	Name, Region string
 	Config       string
-	Listen       string
+	// Listen is the agent's HTTP address; Gossip its gossip address.
+	Listen, Gossip string
+	// ResultsFile is the agent's jsonl export: every Result it wrote.
+	ResultsFile string
+	wrap        []string
 }
 
 // Stack is a whole fleet on this machine: the lab product in-process, an
@@ -65,11 +91,14 @@ type Stack struct {
 	o       Options
 	recSrv  *http.Server
 	aggConf string
+	keyFile string
 	log     *slog.Logger
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr() (string, error) { return freeAddrOn("127.0.0.1") }
+
+func freeAddrOn(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}
@@ -77,10 +106,10 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func freeAddrs(n int) ([]string, error) {
+func freeAddrs(host string, n int) ([]string, error) {
 	var out []string
 	for i := 0; i < n; i++ {
-		a, err := freeAddr()
+		a, err := freeAddrOn(host)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +136,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.EdgeHost == "" {
+		o.EdgeHost = "127.0.0.1"
+	}
+	if o.AggregatorHost == "" {
+		o.AggregatorHost = "127.0.0.1"
+	}
 	s := &Stack{o: o, Procs: NewProcs(), Rec: NewRecorder(nil), log: o.Log}
 	defer func() {
 		if err != nil {
@@ -117,7 +152,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Lab, err = lab.Start(ctx, lab.Options{Dir: filepath.Join(o.Dir, "lab"), Regions: o.Regions,
-		AgentsPerRegion: o.AgentsPerRegion, Log: o.Log,
+		AgentsPerRegion: o.AgentsPerRegion, Log: o.Log, Host: o.EdgeHost,
 		PipelinesQueue: o.Interval / 20, PipelinesRun: o.Interval / 10})
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -138,6 +173,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	keyFile := filepath.Join(o.Dir, "gossip.keys")
+	s.keyFile = keyFile
 	if err := os.WriteFile(keyFile, fleet.FormatKeys([][]byte{keys}), 0o600); err != nil {
 		return nil, err
 	}
@@ -148,16 +184,33 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
-	n := len(o.Regions) * o.AgentsPerRegion
-	addrs, err := freeAddrs(4 + 2*n)
+	addrs, err := freeAddrs(o.AggregatorHost, 4)
 	if err != nil {
 		return nil, err
 	}
 	aggHTTP, aggGRPC, aggOTLPHTTP, aggGossip := addrs[0], addrs[1], addrs[2], addrs[3]
 	s.AggregatorURL = "http://" + aggHTTP
-	var proberGossip []string
-	for i := 0; i < n; i++ {
-		proberGossip = append(proberGossip, addrs[4+2*i])
+	// Each agent's gossip and HTTP addresses, in edge order.
+	var proberGossip, proberListen []string
+	next := map[string]int{}
+	for _, e := range s.Lab.Edges {
+		pl, ok := o.Placement[e.Region]
+		if !ok || pl.FirstPort == 0 {
+			host := "127.0.0.1"
+			if ok && pl.Host != "" {
+				host = pl.Host
+			}
+			two, err := freeAddrs(host, 2)
+			if err != nil {
+				return nil, err
+			}
+			proberGossip, proberListen = append(proberGossip, two[0]), append(proberListen, two[1])
+			continue
+		}
+		port := pl.FirstPort + 2*next[e.Region]
+		next[e.Region]++
+		proberGossip = append(proberGossip, net.JoinHostPort(pl.Host, fmt.Sprint(port)))
+		proberListen = append(proberListen, net.JoinHostPort(pl.Host, fmt.Sprint(port+1)))
 	}
 	join := func(self string) string {
 		var peers []string
@@ -218,8 +271,10 @@ status_url = %q
 	timeout := o.Interval * 8 / 10
 	env := s.env()
 	for i, e := range s.Lab.Edges {
-		a := Agent{Name: e.Name, Region: e.Region, Listen: addrs[5+2*i],
-			Config: filepath.Join(o.Dir, "prober-"+e.Name+".toml")}
+		a := Agent{Name: e.Name, Region: e.Region, Listen: proberListen[i], Gossip: proberGossip[i],
+			Config:      filepath.Join(o.Dir, "prober-"+e.Name+".toml"),
+			ResultsFile: filepath.Join(o.Dir, "results-"+e.Name+".jsonl"),
+			wrap:        o.Placement[e.Region].Wrap}
 		conf := fmt.Sprintf(`# Generated by the campaign runner.
 [agent]
 name = %q
@@ -239,8 +294,13 @@ endpoint = %q
 protocol = "grpc"
 [export.tls]
 insecure = true
+
+[[export]]
+type = "jsonl"
+name = "results"
+path = %q
 %s
-%s`, e.Name, e.Region, filepath.Join(o.Dir, "probers", e.Name), a.Listen, aggGRPC,
+%s`, e.Name, e.Region, filepath.Join(o.Dir, "probers", e.Name), a.Listen, aggGRPC, a.ResultsFile,
 			gossip(e.Name, proberGossip[i]),
 			s.Lab.ProberJourneys(e, lab.JourneyOptions{Schedule: "@every " + o.Interval.String(), Timeout: timeout}))
 		if err := os.WriteFile(a.Config, []byte(conf), 0o600); err != nil {
@@ -301,12 +361,49 @@ func (s *Stack) StopAggregator() error {
 	return s.Procs.Signal("aggregator", syscall.SIGTERM, 15*time.Second)
 }
 
+// KillAggregator kills the aggregator with SIGKILL: no flush, no goodbye.
+func (s *Stack) KillAggregator() error {
+	return s.Procs.Signal("aggregator", syscall.SIGKILL, 5*time.Second)
+}
+
+// StopProber stops the prober named name with SIGTERM: it finishes or
+// abandons its runs within stop_grace and leaves the fleet gracefully.
+func (s *Stack) StopProber(name string) error {
+	return s.Procs.Signal(name, syscall.SIGTERM, 15*time.Second)
+}
+
+// KeyFile is the gossip key file every node of the stack reads.
+func (s *Stack) KeyFile() string { return s.keyFile }
+
+// Hangup sends SIGHUP to the aggregator and every running prober (the
+// reload step of a gossip key rotation).
+func (s *Stack) Hangup() error {
+	var errs []error
+	for _, n := range append([]string{"aggregator"}, s.agentNames()...) {
+		if s.Procs.Running(n) {
+			errs = append(errs, s.Procs.Signal(n, syscall.SIGHUP, 0))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Stack) agentNames() []string {
+	var out []string
+	for _, a := range s.Agents {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
 // StartProber starts (or restarts) the prober named name.
 func (s *Stack) StartProber(name string) error {
 	for _, a := range s.Agents {
 		if a.Name == name {
-			return s.Procs.Start(name, filepath.Join(s.o.BinDir, "prober"),
-				[]string{"run", "-config", a.Config}, s.env(), filepath.Join(s.o.Dir, "prober-"+name+".log"))
+			bin, args := filepath.Join(s.o.BinDir, "prober"), []string{"run", "-config", a.Config}
+			if len(a.wrap) > 0 {
+				bin, args = a.wrap[0], append(append(append([]string(nil), a.wrap[1:]...), bin), args...)
+			}
+			return s.Procs.Start(name, bin, args, s.env(), filepath.Join(s.o.Dir, "prober-"+name+".log"))
 		}
 	}
 	return fmt.Errorf("no prober %q", name)
