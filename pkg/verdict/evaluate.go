@@ -451,7 +451,45 @@ func (t *Tracker) productConditions(names []string) []Condition {
 		}
 		out = append(out, c)
 	}
+	t.keepIncidentKeys(out)
 	return out
+}
+
+// keepIncidentKeys gives an incident the key it already has while
+// journeys join or leave it: a group whose own key is not open takes the
+// key of the oldest open incident of the same alert and place (scope and
+// regions) that shares a journey with it and that no other group keeps.
+// Without this the key follows the group's shared component, which
+// changes as the group grows or shrinks: a second page for one incident,
+// and a third while it recovers.
+func (t *Tracker) keepIncidentKeys(out []Condition) {
+	kept := map[string]bool{}
+	for _, c := range out {
+		if _, ok := t.open[c.Key]; ok {
+			kept[c.Key] = true
+		}
+	}
+	for i := range out {
+		c := &out[i]
+		if _, ok := t.open[c.Key]; ok {
+			continue
+		}
+		best := ""
+		for _, k := range sortedKeys(t.open) {
+			p := t.open[k]
+			if kept[k] || p.Alert != c.Alert || p.Scope != c.Scope || p.Incident == "" ||
+				strings.Join(p.Regions, ",") != strings.Join(c.Regions, ",") || !shareAny(p.Journeys, c.Journeys) {
+				continue
+			}
+			if best == "" || p.Since.Before(t.open[best].Since) {
+				best = k
+			}
+		}
+		if best != "" {
+			c.Key, c.Incident = best, t.open[best].Incident
+			kept[best] = true
+		}
+	}
 }
 
 // commonComponent picks the smallest component shared by every journey,
