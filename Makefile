@@ -7,7 +7,7 @@ FUZZTIME ?= 10s
 # Benchmarks run a fixed number of iterations so `make bench` stays short.
 BENCHTIME ?= 1x
 
-.PHONY: all build deps test vet demo bench fuzz clean
+.PHONY: all build deps test vet demo bench fuzz chaos clean
 
 all: build
 
@@ -23,6 +23,12 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+
+# Chaos tests (lab/chaos): each region's probers in their own network
+# namespace, real links cut with nftables. They need root (they skip
+# without it) and take about 4 minutes, so `make test` leaves them out.
+chaos: deps
+	VANTAGE_CHAOS=1 $(GO) test -count=1 -v -timeout 12m -run '^TestChaos_' ./lab/chaos/
 
 demo: deps build
 	./scripts/demo.sh
