@@ -146,6 +146,13 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 		log.Error("invalid schedule", "error", err.Error())
 		return 2
 	}
+	// The first slots are planned with this region's phase offset, which
+	// needs the fleet's regions: planned alone (offset 0), a restarted
+	// agent skips the slot its region is about to run while its peers,
+	// seeing it back, leave that slot to it (found by the chaos roll).
+	if !waitJoined(ctx, a.fleet.Joined, joinWait) {
+		log.Warn("starting before joining the fleet: the first slots may be planned without the region's phase offset", "waited", joinWait.String())
+	}
 	// Runs are not cancelled by the signal: Stop lets them finish within
 	// the grace period.
 	a.loop.Start(context.WithoutCancel(ctx), jobs)
@@ -186,6 +193,29 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 	st := a.loop.Stats()
 	log.Info("prober stopped", "graceful", graceful, "runs", st.Runs, "skipped", st.Skipped)
 	return 0
+}
+
+// joinWait bounds how long an agent waits to join its fleet before its
+// first slot; an agent whose peers are all down starts alone after it.
+const joinWait = 5 * time.Second
+
+// waitJoined waits until joined reports true, up to bound or until ctx
+// ends, and reports whether it did.
+func waitJoined(ctx context.Context, joined func() bool, bound time.Duration) bool {
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !joined() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return joined()
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // jobs turns the built journeys into the loop's jobs.
