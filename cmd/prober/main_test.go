@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,6 +211,16 @@ func TestRun_SchedulesReloadsRejectsBadConfigAndStops(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, resp, err)
 		}
 		resp.Body.Close()
+	}
+	// /metrics carries the scheduler's counters once the agent runs.
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if m := regexp.MustCompile(`(?m)^vantage_schedule_runs_total (\d+)$`).FindStringSubmatch(string(body)); m == nil || m[1] == "0" {
+		t.Fatalf("/metrics lacks a positive vantage_schedule_runs_total:\n%s", body)
 	}
 
 	// A failing product shows as failing results (the canary token is sent).
