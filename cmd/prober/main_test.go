@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vantage-fleet/vantage/lab/labtest"
 
 	"go.uber.org/goleak"
 
@@ -145,24 +146,6 @@ func TestOnce_ExitCodesAndJSONFields(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -182,7 +165,7 @@ func TestRun_SchedulesReloadsRejectsBadConfigAndStops(t *testing.T) {
 	t.Setenv("PROBER_TEST_TOKEN", canary)
 	path := writeFile(t, "c.toml", localConfig(t, srv.URL, "127.0.0.1:0", "@every 1s", "a"))
 
-	var stdout, logs syncBuffer
+	var stdout, logs labtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan struct{})
