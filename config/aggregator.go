@@ -64,10 +64,9 @@ func LoadAggregatorBytes(name string, b []byte, lookup func(string) (string, boo
 
 func (c *AggregatorConfig) finish(path string, p *problems, lookup func(string) (string, bool)) (*AggregatorConfig, error) {
 	c.path = path
-	c.applyDefaults()
-	c.secrets = resolveSecrets(c, p, lookup)
-	c.validate(p)
-	if err := p.err(); err != nil {
+	var err error
+	c.secrets, err = complete(c, p, lookup)
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -54,13 +54,27 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 
 func finish(c *Config, path string, p *problems, lookup func(string) (string, bool)) (*Config, error) {
 	c.path = path
-	c.applyDefaults()
-	c.secrets = resolveSecrets(c, p, lookup)
-	c.validate(p)
-	if err := p.err(); err != nil {
+	var err error
+	c.secrets, err = complete(c, p, lookup)
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadable is a decoded config file: the prober's or the aggregator's.
+type loadable interface {
+	applyDefaults()
+	validate(p *problems)
+}
+
+// complete applies defaults, resolves secrets and validates c, in that
+// order; it returns the resolved secret values, or every problem found.
+func complete(c loadable, p *problems, lookup func(string) (string, bool)) ([]string, error) {
+	c.applyDefaults()
+	secrets := resolveSecrets(c, p, lookup)
+	c.validate(p)
+	return secrets, p.err()
 }
 
 func (c *Config) applyDefaults() {

@@ -12,12 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/lab/labtest"
+	"github.com/vantage-fleet/vantage/pkg/fleet"
 )
 
 func files(t *testing.T, exts ...string) []string {
@@ -108,5 +111,66 @@ func TestDeploy_PromtoolAcceptsPrometheusConfig(t *testing.T) {
 	out, err := exec.Command(promtool, "check", "config", "compose/prometheus.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool: %v\n%s", err, out)
+	}
+}
+
+func TestDeploy_AmtoolAcceptsAlertmanagerConfig(t *testing.T) {
+	amtool := labtest.NeedBinary(t, "amtool", "apt-get install -y prometheus-alertmanager")
+	out, err := exec.Command(amtool, "check-config", "alertmanager/alertmanager.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool: %v\n%s", err, out)
+	}
+}
+
+// TestDeploy_ShippedTOMLValidates loads every shipped TOML the way `prober
+// validate` and `aggregator validate` do. The gossip key file they name
+// and TLS files exist only where they are deployed, so a copy points at
+// test files; the env: secrets get dummy values.
+func TestDeploy_ShippedTOMLValidates(t *testing.T) {
+	tomls := files(t, ".toml")
+	if len(tomls) < 6 {
+		t.Fatalf("found only %d TOML files", len(tomls))
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "gossip.key")
+	key, err := fleet.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, fleet.FormatKeys([][]byte{key}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(tlsDir, f), []byte("placeholder for "+f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envRef := regexp.MustCompile(`"env:([A-Z0-9_]+)"`)
+	for _, p := range tomls {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range envRef.FindAllStringSubmatch(string(b), -1) {
+			t.Setenv(m[1], "dummy-"+strings.ToLower(m[1]))
+		}
+		src := strings.ReplaceAll(string(b), "/etc/vantage/gossip/gossip.key", keyFile)
+		src = strings.ReplaceAll(src, "/etc/vantage/tls/", tlsDir+"/")
+		copyPath := filepath.Join(dir, strings.ReplaceAll(p, string(filepath.Separator), "_"))
+		if err := os.WriteFile(copyPath, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(filepath.Base(p), "aggregator") {
+			_, err = config.LoadAggregator(copyPath)
+		} else {
+			_, err = config.Load(copyPath)
+		}
+		if err != nil {
+			t.Errorf("%s does not validate:\n%v", p, err)
+		}
 	}
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/vantage-fleet/vantage/config"
 	"github.com/vantage-fleet/vantage/pkg/fleet"
@@ -83,21 +79,11 @@ func configDigest(cfg *config.Config) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// reloadKeysOnHUP re-reads the gossip key file on every SIGHUP until ctx
-// ends: the agent's side of a key rotation. A bad file is logged and
-// changes nothing.
-func reloadKeysOnHUP(ctx context.Context, fl *fleet.Fleet, lg *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := fl.ReloadKeys(); err != nil {
-				lg.Error("gossip key reload failed; keeping the current keys", "err", err)
-			}
-		}
+// reloadGossipKeys re-reads the gossip key file into the live keyring: the
+// agent's side of a key rotation, done on every SIGHUP (config reload). A
+// bad file is logged and changes nothing.
+func reloadGossipKeys(fl *fleet.Fleet, lg *slog.Logger) {
+	if err := fl.ReloadKeys(); err != nil {
+		lg.Error("gossip key reload failed; keeping the current keys", "err", err)
 	}
 }

@@ -26,7 +26,9 @@ const usage = `usage: prober <command> [flags]
 commands:
   validate -config FILE                 check a config file
   once -config FILE -journey NAME       run one journey now [-json]
-  run -config FILE                      run the schedule until SIGTERM
+  run -config FILE                      run the schedule until SIGTERM (SIGHUP reloads)
+  members -config FILE                  print the fleet as this agent sees it
+  keygen -out FILE [-append]            write (or add) a gossip encryption key
   version                               print the version
 `
 

@@ -5,15 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vantage-fleet/vantage/lab/labtest"
 
 	"go.uber.org/goleak"
 
@@ -144,24 +146,6 @@ func TestOnce_ExitCodesAndJSONFields(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -181,7 +165,7 @@ func TestRun_SchedulesReloadsRejectsBadConfigAndStops(t *testing.T) {
 	t.Setenv("PROBER_TEST_TOKEN", canary)
 	path := writeFile(t, "c.toml", localConfig(t, srv.URL, "127.0.0.1:0", "@every 1s", "a"))
 
-	var stdout, logs syncBuffer
+	var stdout, logs labtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan struct{})
@@ -210,6 +194,16 @@ func TestRun_SchedulesReloadsRejectsBadConfigAndStops(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, resp, err)
 		}
 		resp.Body.Close()
+	}
+	// /metrics carries the scheduler's counters once the agent runs.
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if m := regexp.MustCompile(`(?m)^vantage_schedule_runs_total (\d+)$`).FindStringSubmatch(string(body)); m == nil || m[1] == "0" {
+		t.Fatalf("/metrics lacks a positive vantage_schedule_runs_total:\n%s", body)
 	}
 
 	// A failing product shows as failing results (the canary token is sent).

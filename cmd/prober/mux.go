@@ -19,6 +19,6 @@ func newMux(a *agent) *http.ServeMux {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", metricsHandler(a.exps))
+	mux.Handle("GET /metrics", agentMetrics(a))
 	return mux
 }

@@ -285,9 +285,7 @@ func (a *agent) reload() {
 		a.log.Warn("reload: changes to [agent] and [[export]] take effect after a restart")
 	}
 	if a.fleet != nil {
-		if err := a.fleet.ReloadKeys(); err != nil {
-			a.log.Error("reload: gossip keys not changed", "error", err.Error())
-		}
+		reloadGossipKeys(a.fleet, a.log)
 		a.fleet.SetJourneys(fleetJourneys(cfg))
 	}
 	a.loop.Replace(jobs)

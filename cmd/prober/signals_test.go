@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vantage-fleet/vantage/lab/labtest"
+
 	"github.com/vantage-fleet/vantage/lab"
 )
 
@@ -28,7 +30,7 @@ func TestRunBinary_SIGHUPReloadsAndSIGTERMStopsGracefully(t *testing.T) {
 	t.Setenv("PROBER_TEST_TOKEN", "canary-sig-31f0")
 	path := writeFile(t, "c.toml", localConfig(t, srv.URL, "127.0.0.1:0", "@every 1s", "a"))
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr labtest.Buffer
 	cmd := exec.Command(bin, "run", "-config", path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -38,7 +38,7 @@ func TestE2E_RegionalAndGlobalFaultsAreScopedRight(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	st, err := Start(ctx, Options{Dir: dir, BinDir: bin, Interval: 5 * time.Second})
+	st, err := Start(ctx, Options{Dir: dir, BinDir: bin, Interval: 8 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vantage-fleet/vantage/lab/labtest"
+
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -209,7 +211,7 @@ func (s *refusingReceiver) Export(context.Context, *collogspb.ExportLogsServiceR
 func TestOTLP_BearerTokenNeverReachesLogsOrErrors(t *testing.T) {
 	recv := &refusingReceiver{}
 	addr := serve(t, recv)
-	var buf syncBuffer
+	var buf labtest.Buffer
 	db, err := spool.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -235,23 +237,6 @@ func TestOTLP_BearerTokenNeverReachesLogsOrErrors(t *testing.T) {
 	if strings.Contains(out, "canary-S3cr3t-token") || (closeErr != nil && strings.Contains(closeErr.Error(), "canary-S3cr3t-token")) {
 		t.Fatal("the bearer token leaked into a log line or error")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // traceReceiver records every span it is sent.

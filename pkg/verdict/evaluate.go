@@ -131,7 +131,7 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 				}
 			}
 		}
-		j.Scope = t.scope(j)
+		j.Scope = t.scope(j, j.Scope)
 	}
 	conds := t.productConditions(names)
 	for _, sc := range suspects {
@@ -316,8 +316,11 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 	return out
 }
 
-// scope applies the global rule to a journey's cells.
-func (t *Tracker) scope(j *journeyState) Scope {
+// scope applies the global rule to a journey's cells. A global outage
+// stays global until every region has recovered: regions recover one by
+// one, and without this the last ones to clear would turn the global
+// incident into a fresh regional page on its way out.
+func (t *Tracker) scope(j *journeyState, prev Scope) Scope {
 	failing, withData := 0, 0
 	for _, c := range j.Cells {
 		if c.State.HasData() {
@@ -330,6 +333,8 @@ func (t *Tracker) scope(j *journeyState) Scope {
 	switch {
 	case failing == 0:
 		return ScopeNone
+	case prev == ScopeGlobal:
+		return ScopeGlobal
 	case withData == 1:
 		return ScopeUnknown
 	case failing >= t.cfg.GlobalMinRegions && float64(failing) >= t.cfg.GlobalRatio*float64(withData):

@@ -181,6 +181,18 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, P), res("api", "us", "us-1", 1, C, P)},
 				cells: map[string]State{"api/ap": StateDegraded}, alerts: none},
 		}},
+		{name: "a global outage recovering region by region stays one global alert until the last region clears", steps: []step{
+			{at: 0, mem: three, res: passAll("api", 0)},
+			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, F), res("api", "us", "us-1", 1, C, F)},
+				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
+			// eu and ap recover (two passing slots each); us still fails.
+			{at: sec(63), res: []report.Result{res("api", "eu", "eu-1", 2, S, P), res("api", "ap", "ap-1", 2, S, P), res("api", "us", "us-1", 2, S, F)}},
+			{at: sec(93), res: []report.Result{res("api", "eu", "eu-1", 3, S, P), res("api", "ap", "ap-1", 3, S, P), res("api", "us", "us-1", 3, S, F)},
+				cells:  map[string]State{"api/us": StateFailing},
+				alerts: []string{"VantageJourneyGlobal global us"}},
+			{at: sec(123), res: []report.Result{res("api", "us", "us-1", 4, S, P)}},
+			{at: sec(153), res: []report.Result{res("api", "us", "us-1", 5, S, P)}, alerts: none},
+		}},
 		{name: "global_min_regions=3 keeps two failing regions regional", cfg: func(c *Config) { c.GlobalMinRegions = 3 }, steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
 			{at: sec(31), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "eu", "eu-2", 1, C, F),

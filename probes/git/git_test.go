@@ -56,7 +56,7 @@ func startProduct(t *testing.T) *lab.GitProduct {
 type harness struct {
 	t    *testing.T
 	p    *lab.GitProduct
-	logs *syncBuffer
+	logs *labtest.Buffer
 	key  string
 }
 
@@ -67,24 +67,7 @@ func newHarness(t *testing.T) *harness {
 	if err := os.WriteFile(key, p.ClientKeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, p: p, logs: &syncBuffer{}, key: key}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return &harness{t: t, p: p, logs: &labtest.Buffer{}, key: key}
 }
 
 func (h *harness) httpsBlock(extra string) string {
@@ -410,7 +393,7 @@ func TestGit_GarbageAdvertisement_IsProtocol(t *testing.T) {
 		fmt.Fprint(w, "this is not pkt-line")
 	}))
 	defer srv.Close()
-	h := &harness{t: t, logs: &syncBuffer{}}
+	h := &harness{t: t, logs: &labtest.Buffer{}}
 	jc, j := h.journey("2s", "url = \""+srv.URL+"/ws/app.git\"\n")
 	res := h.run(jc, j, time.Unix(1_800_000_000, 0))
 	wantClass(t, res, report.ErrProtocol)
@@ -610,7 +593,7 @@ func TestGit_EncryptedSSHKeyWithPassphraseSecret_Clones(t *testing.T) {
 	if err := os.WriteFile(key, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, p: p, logs: &syncBuffer{}, key: key}
+	h := &harness{t: t, p: p, logs: &labtest.Buffer{}, key: key}
 	jc, j := h.journey("10s", h.sshBlock("ssh_key_passphrase = \"env:GIT_PASSWORD\"\n"))
 	if res := h.run(jc, j, time.Unix(1_800_000_000, 0)); res.Status != report.StatusPass {
 		t.Fatalf("got %s/%s %s", res.Status, res.ErrorType, res.Error)

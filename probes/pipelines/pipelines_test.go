@@ -1,7 +1,6 @@
 package pipelines
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +60,7 @@ type env struct {
 	t    *testing.T
 	sim  sim
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *labtest.Buffer
 }
 
 func newEnv(t *testing.T, pc providerCase, cfg lab.CISimConfig) *env {
@@ -76,7 +74,7 @@ func newEnv(t *testing.T, pc providerCase, cfg lab.CISimConfig) *env {
 	s := pc.newSim(cfg)
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { s.Close(); srv.Close() })
-	return &env{t: t, sim: s, srv: srv, logs: &syncBuffer{}}
+	return &env{t: t, sim: s, srv: srv, logs: &labtest.Buffer{}}
 }
 
 // journeyConfig loads a pipelines journey through the real config loader.
@@ -149,7 +147,6 @@ func stepNames(res report.Result) string {
 	}
 	return strings.Join(names, " ")
 }
-
 
 // stepAttr returns the value of key on the named step, or nil.
 func stepAttr(res report.Result, step, key string) any {
@@ -438,7 +435,7 @@ func TestPipelines_APIEchoingTheToken_NeverLeaksIt(t *testing.T) {
 		fmt.Fprintf(w, `{"type":"error","error":{"message":"bad header %s"}}`, r.Header.Get("Authorization"))
 	}))
 	defer srv.Close()
-	e := &env{t: t, srv: srv, logs: &syncBuffer{}}
+	e := &env{t: t, srv: srv, logs: &labtest.Buffer{}}
 	jc := e.journeyConfig(config.PipelinesBitbucket, "5s", "")
 	j, err := newJourney(jc, probes.Env{}, nil)
 	if err != nil {
@@ -687,21 +684,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not reached within 5s")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
