@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vantage-fleet/vantage/lab/labtest"
 	"github.com/vantage-fleet/vantage/pkg/fleet"
 )
-
-// syncBuffer is a bytes.Buffer safe for the child's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeBinary_SIGHUPReloadsGossipKeysAndKeepsServing drives the real
 // binary: a key rotation step (SIGHUP) must reload the key file, not kill
@@ -77,7 +58,7 @@ bind = %q
 key_file = %q
 `, filepath.Join(dir, "data"), addrs[0], addrs[1], addrs[2], addrs[3], keyFile))
 
-	var stderr syncBuffer
+	var stderr labtest.Buffer
 	cmd := exec.Command(bin, "serve", "-config", conf)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vantage-fleet/vantage/lab"
+	"github.com/vantage-fleet/vantage/lab/labtest"
 	"github.com/vantage-fleet/vantage/pkg/fleet"
 )
 
@@ -55,7 +56,7 @@ key_file = %q
 `, peer.Addr(), keyPath)
 	path := writeFile(t, "c.toml", conf)
 
-	var stdout, logs syncBuffer
+	var stdout, logs labtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int)
 	go func() { exit <- runAgent(ctx, path, make(chan struct{}), &stdout, newLogger(&logs)) }()

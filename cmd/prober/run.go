@@ -73,6 +73,29 @@ type agent struct {
 	// are nil-safe: alone, the agent owns every journey with no offset.
 	fleet *fleet.Fleet
 	ready atomic.Bool
+	// handover, once set (at shutdown), is what ShouldRun answers instead
+	// of the fleet: the journeys this agent ran when it left.
+	handover atomic.Pointer[map[string]bool]
+}
+
+// runsSlot is the loop's ShouldRun: the fleet's ownership, or during the
+// handover after leaving, the ownership the agent had when it left.
+func (a *agent) runsSlot(journey string, slot time.Time) bool {
+	if h := a.handover.Load(); h != nil {
+		return (*h)[journey]
+	}
+	return a.fleet.RunsSlot(journey, slot)
+}
+
+// owned returns the journeys this agent runs now.
+func (a *agent) owned() map[string]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]bool{}
+	for _, j := range a.current.cfg.Journey {
+		out[j.Name] = a.fleet.RunsSlot(j.Name, time.Time{})
+	}
+	return out
 }
 
 // runAgent runs until ctx ends; each receive on reload reloads the config.
@@ -115,6 +138,8 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 		log.Info("serving health endpoints", "addr", ln.Addr().String())
 	}
 
+	// Peers may leave slots to this agent from the moment it joins.
+	joining := time.Now()
 	if cfg.Gossip != nil {
 		fc, err := fleetConfig(cfg, fleet.RoleProber, log)
 		if err == nil {
@@ -131,7 +156,7 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 		MaxConcurrent: cfg.Agent.MaxConcurrent,
 		StopGrace:     cfg.Agent.StopGrace.D,
 		Log:           log,
-		ShouldRun:     a.fleet.RunsSlot,
+		ShouldRun:     a.runsSlot,
 		Offset:        a.fleet.JourneyOffset,
 	}
 	// Confirmation runs asked for by other agents run at once, with the
@@ -153,6 +178,9 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 	if !waitJoined(ctx, a.fleet.Joined, joinWait) {
 		log.Warn("starting before joining the fleet: the first slots may be planned without the region's phase offset", "waited", joinWait.String())
 	}
+	if a.fleet != nil {
+		a.loop.From = joining
+	}
 	// Runs are not cancelled by the signal: Stop lets them finish within
 	// the grace period.
 	a.loop.Start(context.WithoutCancel(ctx), jobs)
@@ -170,10 +198,17 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 	a.ready.Store(false)
 	if a.fleet != nil {
 		// Leave the fleet first, so that our journeys move to other agents
-		// at once and no slot is missed during a rolling restart.
+		// at once and no slot is missed during a rolling restart. The leave
+		// reaches the peers by gossip, within a few rounds; until then they
+		// leave our slots to us, so we keep running the journeys we owned
+		// for a short handover (a slot missed otherwise: the chaos roll).
+		owned := a.owned()
+		a.handover.Store(&owned)
 		if err := a.fleet.Close(cfg.Gossip.LeaveTimeout.D); err != nil {
 			log.Warn("leaving the fleet", "error", err.Error())
 		}
+		log.Info("handing over: running our journeys until the peers know we left", "for", handoverWait.String())
+		time.Sleep(handoverWait)
 	}
 	log.Info("stopping: waiting for runs in flight", "grace", cfg.Agent.StopGrace.D.String())
 	graceful := a.loop.Stop()
@@ -194,6 +229,11 @@ func runAgent(ctx context.Context, path string, reload <-chan struct{}, stdout i
 	log.Info("prober stopped", "graceful", graceful, "runs", st.Runs, "skipped", st.Skipped)
 	return 0
 }
+
+// handoverWait is how long a leaving agent keeps running the journeys it
+// owned: long enough for its leave to reach every peer by gossip (a few
+// gossip rounds of 200 ms on LAN timings, 500 ms on WAN ones).
+const handoverWait = 2 * time.Second
 
 // joinWait bounds how long an agent waits to join its fleet before its
 // first slot; an agent whose peers are all down starts alone after it.

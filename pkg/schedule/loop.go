@@ -74,6 +74,13 @@ type Loop struct {
 	// means 0. It is asked again for every slot, so it may change. It is
 	// called with the Loop's lock held: it must not call the Loop.
 	Offset func(journey string) time.Duration
+	// From, when set and earlier than Start's now, plans each job's first
+	// slot as the first whose start (slot + offset) is after From: slots
+	// that started between From and Start run at once, late. An agent that
+	// joined its fleet at From takes, from then on, the slots its peers
+	// leave to it; planned from Start it would skip those. At most one
+	// such slot per job runs late.
+	From time.Time
 	// Log receives one line per skipped slot and refused request.
 	Log *slog.Logger
 
@@ -137,7 +144,11 @@ func (l *Loop) Start(ctx context.Context, jobs []Job) {
 	l.done = make(chan struct{})
 	l.inflight = map[string]bool{}
 	l.runCtx, l.cancel = context.WithCancel(ctx)
-	l.entries = l.plan(jobs, nil, l.clock().Now())
+	from := l.clock().Now()
+	if !l.From.IsZero() && l.From.Before(from) {
+		from = l.From
+	}
+	l.entries = l.plan(jobs, nil, from)
 	go l.loop()
 }
 

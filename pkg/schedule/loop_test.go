@@ -187,6 +187,39 @@ func TestLoop_OffsetDelaysTheRunButKeepsTheSlot(t *testing.T) {
 	}
 }
 
+// TestLoop_From_RunsTheSlotThatStartedSinceFromAtOnce: an agent that
+// joined at 1003 but starts its loop at 1006 runs slot 1000 (offset 4,
+// start 1004) at once, late, then keeps the schedule.
+func TestLoop_From_RunsTheSlotThatStartedSinceFromAtOnce(t *testing.T) {
+	clk := newFakeClock(at(1006))
+	rec := newRecorder(clk)
+	close(rec.release)
+	l := &Loop{Clock: clk, Log: quiet, From: at(1003), Offset: func(string) time.Duration { return 4 * time.Second }}
+	l.Start(context.Background(), []Job{rec.job(t, "a", "@every 10s")})
+	defer l.Stop()
+	if got := rec.next(t); !got.slot.Equal(at(1000)) || !got.at.Equal(at(1006)) {
+		t.Fatalf("first run %+v, want slot 1000 at once (1006)", got)
+	}
+	waitIdle(t, l)
+	clk.waitPending(t, 1)
+	clk.Advance(at(1014).Sub(clk.Now()))
+	if got := rec.next(t); !got.slot.Equal(at(1010)) || !got.at.Equal(at(1014)) {
+		t.Fatalf("second run %+v, want slot 1010 at 1014", got)
+	}
+	// Without From the loop plans after its start: slot 1010 first.
+	clk2 := newFakeClock(at(1006))
+	rec2 := newRecorder(clk2)
+	close(rec2.release)
+	l2 := &Loop{Clock: clk2, Log: quiet, Offset: func(string) time.Duration { return 4 * time.Second }}
+	l2.Start(context.Background(), []Job{rec2.job(t, "a", "@every 10s")})
+	defer l2.Stop()
+	clk2.waitPending(t, 1)
+	clk2.Advance(at(1014).Sub(clk2.Now()))
+	if got := rec2.next(t); !got.slot.Equal(at(1010)) {
+		t.Fatalf("without From: first run %+v, want slot 1010", got)
+	}
+}
+
 func TestLoop_SlotWhilePreviousRunInFlight_IsSkippedAndCounted(t *testing.T) {
 	clk := newFakeClock(at(1003))
 	rec := newRecorder(clk)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/vantage-fleet/vantage/pkg/report"
 )
 
 func FuzzParseBranchHead(f *testing.F) {
@@ -26,15 +28,15 @@ func FuzzParseBranchHead(f *testing.F) {
 // FuzzBranchName checks that every probe branch name is a valid ref under
 // the prefix and parses back to its slot, whatever the region and agent.
 func FuzzBranchName(f *testing.F) {
-	f.Add("eu", "agent-1", int64(1_800_000_000))
-	f.Add("..", "a/../b", int64(1))
-	f.Add("", "", int64(42))
-	f.Fuzz(func(t *testing.T, region, agent string, sec int64) {
+	f.Add("eu", "agent-1", "schedule", int64(1_800_000_000))
+	f.Add("..", "a/../b", "confirm", int64(1))
+	f.Add("", "", "", int64(42))
+	f.Fuzz(func(t *testing.T, region, agent, trigger string, sec int64) {
 		if sec <= 0 {
 			return
 		}
 		const prefix = "vantage-probe/"
-		b := branchName(prefix, region, agent, time.Unix(sec, 0))
+		b := branchName(prefix, region, agent, report.Trigger(trigger), time.Unix(sec, 0))
 		if !strings.HasPrefix(b, prefix) {
 			t.Fatalf("%q is outside the prefix", b)
 		}

@@ -149,15 +149,22 @@ var (
 )
 
 // branchName is the probe branch of a run:
-// <branch_prefix><region>-<agent>-<slot unix>. Region and agent are
-// reduced to characters safe in a ref name.
-func branchName(prefix, region, agent string, slot time.Time) string {
+// <branch_prefix><region>-<agent>-<slot unix> for a scheduled run and
+// <branch_prefix><region>-<agent>-<trigger>-<slot unix> for any other
+// trigger: an agent may confirm another region's failure for the very slot
+// its own scheduled run is pushing, and the two runs must not race for
+// one ref (the chaos tests saw "cannot lock ref … reference already
+// exists"). Region and agent are reduced to characters safe in a ref name.
+func branchName(prefix, region, agent string, trigger report.Trigger, slot time.Time) string {
 	clean := func(s string) string {
 		s = strings.Trim(dots.ReplaceAllString(refUnsafe.ReplaceAllString(s, "_"), "_"), "._-")
 		if s == "" {
 			s = "x"
 		}
 		return s
+	}
+	if trigger != "" && trigger != report.TriggerSchedule {
+		return fmt.Sprintf("%s%s-%s-%s-%d", prefix, clean(region), clean(agent), clean(string(trigger)), slot.Unix())
 	}
 	return fmt.Sprintf("%s%s-%s-%d", prefix, clean(region), clean(agent), slot.Unix())
 }
@@ -211,7 +218,7 @@ func (g *journey) Run(ctx context.Context, run *probes.Run) error {
 	if !g.cfg.Push {
 		return nil
 	}
-	branch := branchName(g.cfg.BranchPrefix, run.Region, run.Agent, run.Slot)
+	branch := branchName(g.cfg.BranchPrefix, run.Region, run.Agent, run.Trigger, run.Slot)
 	if err := g.mustBeProbeBranch(branch); err != nil {
 		return err
 	}

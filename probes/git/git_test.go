@@ -257,7 +257,7 @@ func TestGit_FullJourneyOverHTTPSAndSSH_PushesVerifiesAndCleansUp(t *testing.T) 
 		if _, ok := attr(step(t, res, "verify"), "vantage.git.visible_after_ms"); !ok {
 			t.Fatalf("verify has no visible_after_ms")
 		}
-		branch := branchName(prefix, "eu", "agent-1", slot)
+		branch := branchName(prefix, "eu", "agent-1", report.TriggerSchedule, slot)
 		mu.Lock()
 		sha := pushed["refs/heads/"+branch]
 		mu.Unlock()
@@ -475,7 +475,7 @@ func TestGit_Sweeper_DeletesOnlyOldProbeBranchesUnderThePrefix(t *testing.T) {
 
 func TestBranchName_IsUnderPrefixAndParsesBack(t *testing.T) {
 	slot := time.Unix(1_800_000_123, 0)
-	b := branchName("p/", "eu west", "host:1/..x", slot)
+	b := branchName("p/", "eu west", "host:1/..x", report.TriggerSchedule, slot)
 	if !strings.HasPrefix(b, "p/") || strings.Contains(b, "..") || strings.ContainsAny(b, " :") {
 		t.Fatalf("unsafe branch name %q", b)
 	}
@@ -485,6 +485,26 @@ func TestBranchName_IsUnderPrefixAndParsesBack(t *testing.T) {
 	}
 	if _, ok := probeBranchSlot("p/", "q/eu-a-1800000123"); ok {
 		t.Fatalf("a branch outside the prefix parsed as a probe branch")
+	}
+}
+
+// TestBranchName_ConfirmRunOfTheSameSlotUsesAnotherBranch: an agent may
+// run its scheduled slot and, at the same time, confirm another region's
+// failure for that slot; the two pushes must not race for one ref.
+func TestBranchName_ConfirmRunOfTheSameSlotUsesAnotherBranch(t *testing.T) {
+	slot := time.Unix(1_800_000_123, 0)
+	sched := branchName("p/", "us", "us-1", report.TriggerSchedule, slot)
+	conf := branchName("p/", "us", "us-1", report.TriggerConfirm, slot)
+	if sched == conf {
+		t.Fatalf("scheduled and confirm runs share %q", sched)
+	}
+	if sched != "p/us-us-1-1800000123" {
+		t.Fatalf("scheduled branch %q changed its form (the sweeper of older agents parses it)", sched)
+	}
+	for _, b := range []string{sched, conf} {
+		if got, ok := probeBranchSlot("p/", b); !ok || !got.Equal(slot) {
+			t.Fatalf("%q parsed as %v %v", b, got, ok)
+		}
 	}
 }
 
@@ -532,7 +552,7 @@ func TestGit_NonFastForward_IsPushRejected(t *testing.T) {
 	}
 	jc, j := h.journey("10s", h.httpsBlock("push = true\nbranch_prefix = \""+prefix+"\"\nverify = false\n"))
 	slot := time.Unix(1_800_000_000, 0)
-	branch := branchName(prefix, "eu", "agent-1", slot)
+	branch := branchName(prefix, "eu", "agent-1", report.TriggerSchedule, slot)
 	// Someone else's commit already sits on the probe branch: ours does not descend from it.
 	if err := h.p.Repos.Write(context.Background(), repo, func(dir string) error {
 		tree, err := exec.Command("git", "-C", dir, "rev-parse", "main^{tree}").Output()
