@@ -209,8 +209,8 @@ func (n *Network) Wrap(region string) []string {
 }
 
 // Cut drops every packet between region's namespace and ip, both ways.
-// When port is non-zero only TCP and UDP packets to ip:port (and from it)
-// are dropped.
+// Given ports, it drops only TCP and UDP packets to those ports of ip and
+// their replies.
 func (n *Network) Cut(ctx context.Context, region, ip string, ports ...int) error {
 	reg, ok := n.Regions[region]
 	if !ok {
