@@ -396,9 +396,9 @@ func TestVerdict_HistoryIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := tr.journeys["api"].Cells["eu"]
-	if len(c.Slots) > tr.keepSlots() {
-		t.Fatalf("%d slots kept, bound %d", len(c.Slots), tr.keepSlots())
+	c := tr.journeys["api"].cells["eu"]
+	if n := c.slotCount(); n > tr.keepSlots() {
+		t.Fatalf("%d slots kept, bound %d", n, tr.keepSlots())
 	}
 	if err := tr.Accept(res("api", "eu", "eu-2", 3, C, F), t0.Add(500*interval)); !errors.Is(err, ErrSlotOld) {
 		t.Fatalf("a result before the kept history: %v", err)
