@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/vantage-fleet/vantage/pkg/verdict"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -20,10 +22,14 @@ type Store struct {
 }
 
 var (
-	bucketState  = []byte("state")
-	bucketAlerts = []byte("alerts")
-	bucketLog    = []byte("nlog")
-	keyVerdict   = []byte("verdict")
+	bucketState    = []byte("state")
+	bucketJourneys = []byte("journeys")
+	bucketAlerts   = []byte("alerts")
+	bucketLog      = []byte("nlog")
+	keyMeta        = []byte("meta")
+	// keyLegacyVerdict held the whole verdict state as one JSON blob
+	// before the state was stored per journey.
+	keyLegacyVerdict = []byte("verdict")
 )
 
 // Delivery is one notification-log entry: the fingerprint a sink last
@@ -40,12 +46,15 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("alert store: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, "alerts.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// The map freelist and not syncing it keep a save of many small
+	// journey records cheap; the freelist is rebuilt by a scan on open.
+	db, err := bolt.Open(filepath.Join(dir, "alerts.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second,
+		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("alert store: open %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketState, bucketAlerts, bucketLog} {
+		for _, b := range [][]byte{bucketState, bucketJourneys, bucketAlerts, bucketLog} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -62,11 +71,27 @@ func OpenStore(dir string) (*Store, error) {
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// SaveVerdict stores the verdict state blob and the alert set in one transaction.
-func (s *Store) SaveVerdict(state []byte, alerts map[string]Alert) error {
+// SaveVerdict stores the verdict state changes (the meta record, the
+// changed journeys, the removed ones) and the alert set in one transaction.
+func (s *Store) SaveVerdict(ch verdict.StateChanges, alerts map[string]Alert) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketState).Put(keyVerdict, state); err != nil {
+		st := tx.Bucket(bucketState)
+		if err := st.Put(keyMeta, ch.Meta); err != nil {
 			return err
+		}
+		if err := st.Delete(keyLegacyVerdict); err != nil {
+			return err
+		}
+		jb := tx.Bucket(bucketJourneys)
+		for _, r := range ch.Journeys {
+			if err := jb.Put([]byte(r.Name), r.Data); err != nil {
+				return fmt.Errorf("journey %q: %w", r.Name, err)
+			}
+		}
+		for _, name := range ch.Removed {
+			if err := jb.Delete([]byte(name)); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket(bucketAlerts)
 		// Replace the whole set: it is small (open incidents).
@@ -98,13 +123,31 @@ func (s *Store) SaveVerdict(state []byte, alerts map[string]Alert) error {
 // maxAlertBytes bounds one stored alert record.
 const maxAlertBytes = 64 << 10
 
-// Load returns the verdict state blob (nil if none) and the stored alerts.
-func (s *Store) Load() ([]byte, map[string]Alert, error) {
-	var state []byte
+// RestoreFunc receives the stored verdict state: the meta record and the
+// journey records, whose bytes are valid only during the call.
+type RestoreFunc func(meta []byte, journeys iter.Seq2[string, []byte]) error
+
+// Load calls restore with the stored verdict state (not at all when none
+// is stored) and returns the stored alerts.
+func (s *Store) Load(restore RestoreFunc) (map[string]Alert, error) {
 	alerts := map[string]Alert{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketState).Get(keyVerdict); v != nil {
-			state = append([]byte(nil), v...)
+		st := tx.Bucket(bucketState)
+		if m := st.Get(keyMeta); m != nil {
+			jb := tx.Bucket(bucketJourneys)
+			err := restore(m, func(yield func(string, []byte) bool) {
+				c := jb.Cursor()
+				for k, v := c.First(); k != nil; k, v = c.Next() {
+					if !yield(string(k), v) {
+						return
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+		} else if st.Get(keyLegacyVerdict) != nil {
+			return errors.New("the verdict state was written by an older aggregator (one blob); it cannot be read: move alerts.db aside to start afresh")
 		}
 		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
 			if len(v) > maxAlertBytes {
@@ -122,9 +165,9 @@ func (s *Store) Load() ([]byte, map[string]Alert, error) {
 		})
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("alert store: load: %w", err)
+		return nil, fmt.Errorf("alert store: load: %w", err)
 	}
-	return state, alerts, nil
+	return alerts, nil
 }
 
 func logKey(sink, key string) []byte { return []byte(sink + "\x00" + key) }
