@@ -254,7 +254,7 @@ func (e *Engine) save(now time.Time) {
 	// Only the journeys changed since the last save are encoded and written.
 	ch, err := e.tr.Changes()
 	if err == nil {
-		err = e.store.SaveVerdict(ch, e.alerts)
+		err = e.store.SaveVerdict(ch, e.tr.AppendRecord, e.alerts)
 	}
 	if err != nil {
 		e.log.Error("saving verdict state failed", "err", err)

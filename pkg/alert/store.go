@@ -71,9 +71,36 @@ func OpenStore(dir string) (*Store, error) {
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// SaveVerdict stores the verdict state changes (the meta record, the
-// changed journeys, the removed ones) and the alert set in one transaction.
-func (s *Store) SaveVerdict(ch verdict.StateChanges, alerts map[string]Alert) error {
+// saveBatchBytes bounds the journey records written in one transaction,
+// so that a save of every journey does not hold them all in memory.
+const saveBatchBytes = 4 << 20
+
+// SaveVerdict stores the verdict state changes and the alert set: the
+// changed journeys' records (from record) in transactions of about
+// saveBatchBytes, then the meta record, the removals and the alerts in a
+// last one. After a crash between them the store holds journeys newer than
+// its meta record; a restart evaluates them like fresh results, and the
+// alerts always agree with the open conditions stored with them.
+func (s *Store) SaveVerdict(ch verdict.StateChanges, record func(b []byte, journey string) []byte, alerts map[string]Alert) error {
+	for names := ch.Journeys; len(names) > 0; {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			jb := tx.Bucket(bucketJourneys)
+			for size := 0; len(names) > 0 && size < saveBatchBytes; names = names[1:] {
+				v := record(nil, names[0])
+				if len(v) == 0 {
+					continue
+				}
+				if err := jb.Put([]byte(names[0]), v); err != nil {
+					return fmt.Errorf("journey %q: %w", names[0], err)
+				}
+				size += len(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
 		if err := st.Put(keyMeta, ch.Meta); err != nil {
@@ -83,11 +110,6 @@ func (s *Store) SaveVerdict(ch verdict.StateChanges, alerts map[string]Alert) er
 			return err
 		}
 		jb := tx.Bucket(bucketJourneys)
-		for _, r := range ch.Journeys {
-			if err := jb.Put([]byte(r.Name), r.Data); err != nil {
-				return fmt.Errorf("journey %q: %w", r.Name, err)
-			}
-		}
 		for _, name := range ch.Removed {
 			if err := jb.Delete([]byte(name)); err != nil {
 				return err

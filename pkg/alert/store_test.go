@@ -27,7 +27,7 @@ func TestStore_RoundTripAndCorruptRecordIsAClearError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveVerdict(meta, map[string]Alert{a.Key: a}); err != nil {
+	if err := s.SaveVerdict(meta, nil, map[string]Alert{a.Key: a}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.MarkDelivered("pd", a.Key, Delivery{Fingerprint: a.Fingerprint(), Status: "firing"}); err != nil {
@@ -42,7 +42,7 @@ func TestStore_RoundTripAndCorruptRecordIsAClearError(t *testing.T) {
 		t.Fatalf("delivered: %+v %v", d, ok)
 	}
 	// Saving a smaller set removes alerts no longer present.
-	if err := s.SaveVerdict(meta, map[string]Alert{}); err != nil {
+	if err := s.SaveVerdict(meta, nil, map[string]Alert{}); err != nil {
 		t.Fatal(err)
 	}
 	if alerts, _ := s.Load(noRestore); len(alerts) != 0 {
@@ -101,7 +101,7 @@ func TestStore_VerdictStateIsSavedPerJourney_OnlyChangedJourneysRewritten(t *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveVerdict(ch, map[string]Alert{}); err != nil {
+		if err := s.SaveVerdict(ch, tr.AppendRecord, map[string]Alert{}); err != nil {
 			t.Fatal(err)
 		}
 		tr.MarkSaved()
@@ -130,7 +130,7 @@ func TestStore_VerdictStateIsSavedPerJourney_OnlyChangedJourneysRewritten(t *tes
 	accept(result("push", "us", "us-1", t1, iv, report.TriggerSchedule, report.StatusFail), t1)
 	tr.Evaluate(t1)
 	ch := save()
-	if len(ch.Journeys) != 1 || ch.Journeys[0].Name != "push" {
+	if len(ch.Journeys) != 1 || ch.Journeys[0] != "push" {
 		t.Fatalf("second save wrote %+v, want only push", ch.Journeys)
 	}
 	after := storedJourneys(t, s)

@@ -37,21 +37,22 @@ type meta struct {
 	Counters Counters             `json:"counters"`
 }
 
-// JourneyRecord is the durable record of one journey.
-type JourneyRecord struct {
-	Name string
-	Data []byte
+// journeyRecord is a journey's name and durable record.
+type journeyRecord struct {
+	name string
+	data []byte
 }
 
-// StateChanges is what a save must write: the meta record, the records of
-// the journeys changed since the last MarkSaved, and the journeys dropped.
+// StateChanges is what a save must write: the meta record, the journeys
+// changed since the last MarkSaved (encode each with AppendRecord, so that
+// a store can write them in bounded batches) and the journeys dropped.
 type StateChanges struct {
 	Meta     []byte
-	Journeys []JourneyRecord
+	Journeys []string
 	Removed  []string
 }
 
-// Changes encodes the durable records changed since the last MarkSaved.
+// Changes lists the durable records changed since the last MarkSaved.
 // Call MarkSaved once they are stored; until then every call returns them
 // again.
 func (t *Tracker) Changes() (StateChanges, error) {
@@ -61,11 +62,20 @@ func (t *Tracker) Changes() (StateChanges, error) {
 	}
 	ch := StateChanges{Meta: m, Removed: sortedKeys(t.removed)}
 	for _, name := range t.journeyNames() {
-		if j := t.journeys[name]; j.unsaved {
-			ch.Journeys = append(ch.Journeys, JourneyRecord{Name: name, Data: j.appendRecord(nil)})
+		if t.journeys[name].unsaved {
+			ch.Journeys = append(ch.Journeys, name)
 		}
 	}
 	return ch, nil
+}
+
+// AppendRecord appends the durable record of journey to b (b unchanged
+// when the journey is unknown).
+func (t *Tracker) AppendRecord(b []byte, journey string) []byte {
+	if j := t.journeys[journey]; j != nil {
+		return j.appendRecord(b)
+	}
+	return b
 }
 
 // MarkSaved records that the last Changes are stored.
@@ -128,8 +138,8 @@ func (t *Tracker) restore(metaRec []byte, journeys iter.Seq2[string, []byte], un
 	// Recompute the derived machines so Snapshot is right before the next Evaluate.
 	for _, j := range t.journeys {
 		failed := failedSlots(j)
-		for _, c := range j.cells {
-			c.replay(&t.cfg, failed)
+		for i := range j.cells {
+			j.cells[i].replay(&t.cfg, failed)
 		}
 		j.dirty = true
 	}
@@ -172,17 +182,17 @@ func (t *Tracker) RestoreState(b []byte) error {
 	if d.err != nil {
 		return fmt.Errorf("verdict: state: meta: %w", d.err)
 	}
-	var recs []JourneyRecord
+	var recs []journeyRecord
 	for len(d.b) > 0 && d.err == nil {
 		name := d.str(maxFieldLen)
-		recs = append(recs, JourneyRecord{Name: name, Data: d.bytes(maxRecordBytes)})
+		recs = append(recs, journeyRecord{name: name, data: d.bytes(maxRecordBytes)})
 	}
 	if d.err != nil {
 		return fmt.Errorf("verdict: state: %w", d.err)
 	}
 	return t.restore(metaRec, func(yield func(string, []byte) bool) {
 		for _, r := range recs {
-			if !yield(r.Name, r.Data) {
+			if !yield(r.name, r.data) {
 				return
 			}
 		}
@@ -212,9 +222,9 @@ func (j *journeyState) appendRecord(b []byte) []byte {
 	b = binary.AppendVarint(b, j.lastSeen)
 	b = append(b, byte(slices.Index(scopeCodes, j.scope)))
 	b = binary.AppendUvarint(b, uint64(len(j.cells)))
-	for _, region := range sortedKeys(j.cells) {
-		c := j.cells[region]
-		b = appendString(b, region)
+	for i := range j.cells {
+		c := &j.cells[i]
+		b = appendString(b, c.region)
 		b = append(b, byte(slices.Index(stateCodes, c.state)))
 		b = binary.AppendVarint(b, c.lastData)
 		b = c.base.append(b)
@@ -236,14 +246,14 @@ func (j *journeyState) appendRecord(b []byte) []byte {
 			b = append(b, byte(r.status))
 		}
 		var flags byte
-		if c.latest.id != "" {
+		if c.latest.present() {
 			flags |= 1
 		}
 		if c.lastFail != nil {
 			flags |= 2
 		}
 		b = append(b, flags)
-		if c.latest.id != "" {
+		if c.latest.present() {
 			b = c.latest.append(b)
 		}
 		if c.lastFail != nil {
@@ -266,12 +276,13 @@ func (m *machine) append(b []byte) []byte {
 }
 
 func (s *sample) append(b []byte) []byte {
-	for _, x := range []string{s.id, s.traceID, s.agent, s.errorType, s.err, s.failingStep} {
+	d := s.d()
+	for _, x := range []string{s.id(), s.traceID(), d.agent, d.errorType, d.err, d.failingStep} {
 		b = appendString(b, x)
 	}
 	b = binary.AppendVarint(b, s.slot)
 	b = binary.AppendVarint(b, s.duration)
-	return append(b, byte(slices.Index(triggerCodes, s.trigger)), byte(slices.Index(statusCodes, s.status)))
+	return append(b, s.trigger, s.status)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -306,16 +317,16 @@ func decodeJourney(rec []byte) (*journeyState, error) {
 	j.lastSeen = d.varint()
 	j.scope = code(d, scopeCodes, "scope")
 	n := d.count(maxCellsPerJrny)
-	j.cells = make(map[string]*cell, n)
+	j.cells = make([]cell, 0, n)
 	for range n {
 		region := intern(d.str(maxFieldLen))
 		if d.err == nil && region == "" {
 			d.fail("empty region")
 		}
-		if d.err == nil && j.cells[region] != nil {
-			d.fail(fmt.Sprintf("region %q twice", region))
+		if d.err == nil && len(j.cells) > 0 && region <= j.cells[len(j.cells)-1].region {
+			d.fail(fmt.Sprintf("region %q out of order", region))
 		}
-		c := &cell{state: code(d, stateCodes, "state"), lastData: d.varint()}
+		c := &cell{region: region, state: code(d, stateCodes, "state"), lastData: d.varint()}
 		c.base = d.machine()
 		if na := d.count(maxAgentsPerCell); na > 0 {
 			c.agents = make([]string, na)
@@ -365,7 +376,7 @@ func decodeJourney(rec []byte) (*journeyState, error) {
 		if d.err != nil {
 			break
 		}
-		j.cells[region] = c
+		j.cells = append(j.cells, *c)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)))
@@ -484,15 +495,17 @@ func (d *dec) machine() machine {
 }
 
 func (d *dec) sample() sample {
-	s := sample{id: d.str(maxFieldLen), traceID: d.str(maxFieldLen), agent: intern(d.str(maxFieldLen)),
-		errorType: intern(d.str(maxFieldLen)), err: intern(d.str(maxTextLen)), failingStep: intern(d.str(maxTextLen))}
-	s.slot, s.duration = d.varint(), d.varint()
-	s.trigger = code(d, triggerCodes, "trigger")
-	s.status = code(d, statusCodes, "status")
-	if d.err == nil && s.id == "" {
+	id, trace := d.str(maxFieldLen), d.str(maxFieldLen)
+	det := sampleDetail{agent: d.str(maxFieldLen), errorType: d.str(maxFieldLen), err: d.str(maxTextLen), failingStep: d.str(maxTextLen)}
+	slot, duration := d.varint(), d.varint()
+	trig, st := code(d, triggerCodes, "trigger"), code(d, statusCodes, "status")
+	if d.err == nil && id == "" {
 		d.fail("sample without id")
 	}
-	return s
+	if d.err != nil {
+		return sample{}
+	}
+	return newSample(id, trace, det, slot, duration, trig, st)
 }
 
 func code[T any](d *dec, codes []T, what string) T {

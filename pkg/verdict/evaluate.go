@@ -100,15 +100,17 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 		// received results since the last Evaluate are replayed.
 		if j.dirty {
 			failed := failedSlots(j)
-			for _, c := range j.cells {
+			for i := range j.cells {
+				c := &j.cells[i]
 				c.replay(&t.cfg, failed)
 				c.suspects = t.suspectAgents(c)
 			}
 			j.dirty = false
 		}
-		for _, region := range sortedKeys(j.cells) {
-			c := j.cells[region]
-			st := t.cellState(j, c, region, now)
+		for i := range j.cells {
+			c := &j.cells[i]
+			region := c.region
+			st := t.cellState(j, c, now)
 			if st != c.state {
 				out.Cells = append(out.Cells, CellChange{Journey: name, Region: region, From: c.state, To: st})
 				c.state = st
@@ -126,8 +128,8 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 					suspects[k] = sc
 				}
 				sc.Journeys = append(sc.Journeys, name)
-				if c.lastFail != nil && c.lastFail.agent == agent {
-					sc.FailingStep, sc.SampleError, sc.TraceID = c.lastFail.failingStep, c.lastFail.err, c.lastFail.traceID
+				if c.lastFail != nil && c.lastFail.agent() == agent {
+					sc.FailingStep, sc.SampleError, sc.TraceID = c.lastFail.failingStep(), c.lastFail.err(), c.lastFail.traceID()
 				}
 			}
 		}
@@ -174,7 +176,8 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 // region-slot failed.
 func failedSlots(j *journeyState) map[int64]int {
 	out := map[int64]int{}
-	for _, c := range j.cells {
+	for ci := range j.cells {
+		c := &j.cells[ci]
 		for i := 0; i < len(c.runs); {
 			end := slotEnd(c.runs, i)
 			if f, p := outcome(c.runs[i:end]); f > p {
@@ -200,15 +203,17 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 		i = end
 	}
 	c.m = m
+	f, n := c.failCount(cfg.Window)
+	c.wFails, c.wN = int32(f), int32(n)
 }
 
 // cellState applies the no-data rule and the replayed machine.
-func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Time) State {
+func (t *Tracker) cellState(j *journeyState, c *cell, now time.Time) State {
 	if now.Sub(at(c.lastData)) >= t.noData(j) {
 		switch {
 		case !t.members.Known:
 			return StateNoData
-		case len(t.members.Probers[region]) == 0:
+		case len(t.members.Probers[c.region]) == 0:
 			return StateBlind
 		default:
 			return StateMissing
@@ -217,7 +222,7 @@ func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Ti
 	if c.m.failing {
 		return StateFailing
 	}
-	if r, n := c.failRatio(t.cfg.Window); n > 0 && r >= t.cfg.DegradedRatio {
+	if c.wN > 0 && float64(c.wFails)/float64(c.wN) >= t.cfg.DegradedRatio {
 		return StateDegraded
 	}
 	return StateOK
@@ -226,7 +231,16 @@ func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Ti
 // failRatio is the share of failing region-slots among the last window
 // slots that have runs, and how many there were.
 func (c *cell) failRatio(window int) (float64, int) {
-	fails, n := 0, 0
+	fails, n := c.failCount(window)
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(fails) / float64(n), n
+}
+
+// failCount counts the failing region-slots among the last window slots
+// that have runs, and those slots.
+func (c *cell) failCount(window int) (fails, n int) {
 	for end := len(c.runs); end > 0 && n < window; {
 		start := slotStart(c.runs, end)
 		f, p := outcome(c.runs[start:end])
@@ -239,10 +253,7 @@ func (c *cell) failRatio(window int) (float64, int) {
 			fails++
 		}
 	}
-	if n == 0 {
-		return 0, 0
-	}
-	return float64(fails) / float64(n), n
+	return fails, n
 }
 
 // slotStart returns the first index of the region-slot ending before end.
@@ -341,7 +352,8 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 // scope applies the global rule to a journey's cells.
 func (t *Tracker) scope(j *journeyState) Scope {
 	failing, withData := 0, 0
-	for _, c := range j.cells {
+	for i := range j.cells {
+		c := &j.cells[i]
 		if c.state.HasData() {
 			withData++
 		}
@@ -364,9 +376,9 @@ func (t *Tracker) scope(j *journeyState) Scope {
 // failingRegions lists the regions where j is failing.
 func failingRegions(j *journeyState) []string {
 	var rs []string
-	for _, r := range sortedKeys(j.cells) {
-		if j.cells[r].state == StateFailing {
-			rs = append(rs, r)
+	for i := range j.cells {
+		if j.cells[i].state == StateFailing {
+			rs = append(rs, j.cells[i].region)
 		}
 	}
 	return rs
@@ -434,7 +446,7 @@ func (t *Tracker) productConditions(names []string) []Condition {
 				c.Runbook = m.j.runbook
 			}
 			for _, r := range c.Regions {
-				cl := m.j.cells[r]
+				cl := m.j.cell(r)
 				if cl != nil && (earliest == nil || cl.m.firstFail < earliest.m.firstFail) {
 					earliest = cl
 				}
@@ -444,7 +456,7 @@ func (t *Tracker) productConditions(names []string) []Condition {
 		if earliest != nil {
 			c.FirstFailingSlot = at(earliest.m.firstFail)
 			if s := earliest.lastFail; s != nil {
-				c.FailingStep, c.SampleError, c.TraceID = s.failingStep, s.err, s.traceID
+				c.FailingStep, c.SampleError, c.TraceID = s.failingStep(), s.err(), s.traceID()
 			}
 		}
 		// The incident's identity: its shared component (or its journey when
@@ -501,7 +513,8 @@ func (t *Tracker) dataConditions(names []string) []Condition {
 	for _, name := range names {
 		j := t.journeys[name]
 		var missing []string
-		for r, c := range j.cells {
+		for i := range j.cells {
+			r, c := j.cells[i].region, &j.cells[i]
 			switch c.state {
 			case StateBlind:
 				blind[r] = append(blind[r], name)

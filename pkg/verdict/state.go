@@ -47,11 +47,13 @@ func (t *Tracker) Snapshot() Snapshot {
 		j := t.journeys[name]
 		v := JourneyView{Name: name, Kind: j.kind, Scope: j.scope, Components: j.components, Runbook: j.runbook,
 			Interval: j.interval, Cells: make(map[string]CellView, len(j.cells))}
-		for r, c := range j.cells {
+		for i := range j.cells {
+			c := &j.cells[i]
+			r := c.region
 			regions[r] = true
 			ratio, _ := c.failRatio(t.cfg.Window)
 			cv := CellView{State: c.state, FailRatio: ratio, LastData: at(c.lastData)}
-			if c.latest.id != "" {
+			if c.latest.present() {
 				cv.Latest = c.latest.public(name, r)
 			}
 			if c.lastFail != nil {

@@ -33,31 +33,49 @@ type Sample struct {
 }
 
 // sample is the compact form of a Sample kept per cell: the journey and
-// region are the cell's, the names are interned (one copy per distinct
-// string in the process) and the times are Unix nanoseconds.
+// region are the cell's, the Result and trace IDs share one string, the
+// names and error text are one interned detail (one copy per distinct
+// detail in the process) and the times are Unix nanoseconds.
 type sample struct {
-	id, traceID                 string
-	agent                       string
-	errorType, err, failingStep string
-	slot, duration              int64
-	trigger                     report.Trigger
-	status                      report.Status
+	ids            string // the Result ID, then the trace ID; "" means no sample
+	idLen          uint16
+	trigger        uint8 // index in triggerCodes
+	status         uint8 // index in statusCodes
+	detail         unique.Handle[sampleDetail]
+	slot, duration int64
+}
+
+// sampleDetail is the part of a sample that repeats across cells.
+type sampleDetail struct {
+	agent, errorType, err, failingStep string
+}
+
+func newSample(id, traceID string, d sampleDetail, slot, duration int64, trigger report.Trigger, status report.Status) sample {
+	return sample{ids: id + traceID, idLen: uint16(len(id)), detail: unique.Make(d), slot: slot, duration: duration,
+		trigger: uint8(slices.Index(triggerCodes, trigger)), status: uint8(slices.Index(statusCodes, status))}
 }
 
 func sampleOf(r *report.Result) sample {
-	s := sample{id: strings.Clone(r.ID), traceID: strings.Clone(r.TraceID), agent: intern(r.Agent),
-		errorType: intern(string(r.ErrorType)), err: intern(r.Error), slot: r.Slot.UnixNano(), duration: int64(r.Duration),
-		trigger: canonTrigger(r.Trigger), status: canonStatus(r.Status)}
+	d := sampleDetail{agent: r.Agent, errorType: string(r.ErrorType), err: r.Error}
 	if st := r.FailingStep(); st != nil {
-		s.failingStep = intern(st.Name)
+		d.failingStep = st.Name
 	}
-	return s
+	return newSample(r.ID, r.TraceID, d, r.Slot.UnixNano(), int64(r.Duration), r.Trigger, r.Status)
 }
+
+func (s *sample) present() bool       { return s.ids != "" }
+func (s *sample) id() string          { return s.ids[:s.idLen] }
+func (s *sample) traceID() string     { return s.ids[s.idLen:] }
+func (s *sample) d() sampleDetail     { return s.detail.Value() }
+func (s *sample) agent() string       { return s.d().agent }
+func (s *sample) err() string         { return s.d().err }
+func (s *sample) failingStep() string { return s.d().failingStep }
 
 // public is the Sample of journey j in region.
 func (s *sample) public(journey, region string) *Sample {
-	return &Sample{ID: s.id, Journey: journey, Region: region, Agent: s.agent, Slot: at(s.slot), Trigger: s.trigger,
-		Status: s.status, ErrorType: s.errorType, Error: s.err, FailingStep: s.failingStep, TraceID: s.traceID,
+	d := s.d()
+	return &Sample{ID: s.id(), Journey: journey, Region: region, Agent: d.agent, Slot: at(s.slot), Trigger: triggerCodes[s.trigger],
+		Status: statusCodes[s.status], ErrorType: d.errorType, Error: d.err, FailingStep: d.failingStep, TraceID: s.traceID(),
 		Duration: time.Duration(s.duration)}
 }
 
@@ -69,24 +87,6 @@ func intern(s string) string {
 		return ""
 	}
 	return unique.Make(s).Value()
-}
-
-func canonTrigger(t report.Trigger) report.Trigger {
-	for _, c := range []report.Trigger{report.TriggerSchedule, report.TriggerConfirm, report.TriggerManual} {
-		if t == c {
-			return c
-		}
-	}
-	return t
-}
-
-func canonStatus(s report.Status) report.Status {
-	for _, c := range []report.Status{report.StatusPass, report.StatusFail, report.StatusProbeError} {
-		if s == c {
-			return c
-		}
-	}
-	return s
 }
 
 // at converts Unix nanoseconds back to a UTC time; 0 is the zero time.
@@ -208,15 +208,18 @@ func satAdd(a int32, b int) int32 {
 
 // cell is the state of one journey in one region.
 type cell struct {
+	region   string   // interned
 	runs     []run    // sorted by slot, arrival order within a slot; at most keepSlots distinct slots
 	agents   []string // the interned agent names runs refer to
 	base     machine  // the machine after the slots already pruned
 	lastData int64    // Unix ns
-	latest   sample   // zero (id "") until a pass or fail arrives
+	latest   sample   // absent until a pass or fail arrives
 	lastFail *sample
 	state    State
 	// derived by Evaluate from the fields above, not persisted
 	m        machine
+	wFails   int32 // failing region-slots among the last Window with runs
+	wN       int32 // region-slots with runs among the last Window
 	suspects []string
 }
 
@@ -226,8 +229,8 @@ type journeyState struct {
 	interval   time.Duration
 	components []string
 	runbook    string
-	lastSeen   int64 // Unix ns
-	cells      map[string]*cell
+	lastSeen   int64  // Unix ns
+	cells      []cell // sorted by region
 	scope      Scope
 	// dirty: results arrived since the cells were last replayed.
 	dirty bool
@@ -315,7 +318,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 	j := t.journeys[r.Journey]
 	c := (*cell)(nil)
 	if j != nil {
-		c = j.cells[r.Region]
+		c = j.cell(r.Region)
 	}
 	if c != nil && len(c.runs) > 0 && slot < c.runs[0].slot && c.slotCount() >= t.keepSlots() {
 		t.counters.SlotOld++
@@ -335,7 +338,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		}
 	}
 	if j == nil {
-		j = &journeyState{cells: map[string]*cell{}, scope: ScopeNone}
+		j = &journeyState{scope: ScopeNone}
 		t.journeys[strings.Clone(r.Journey)] = j
 		delete(t.removed, r.Journey)
 	}
@@ -348,8 +351,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		j.lastSeen = nowNs
 	}
 	if c == nil {
-		c = &cell{lastData: nowNs, state: StateOK}
-		j.cells[intern(r.Region)] = c
+		c = j.addCell(cell{region: intern(r.Region), lastData: nowNs, state: StateOK})
 	}
 	if agent < 0 {
 		agent = len(c.agents)
@@ -365,11 +367,11 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		t.prune(c)
 		return nil
 	}
-	if c.latest.id == "" || slot >= c.latest.slot {
+	if !c.latest.present() || slot >= c.latest.slot {
 		c.latest = sampleOf(&r)
 	}
 	if r.Status == report.StatusFail && (c.lastFail == nil || slot >= c.lastFail.slot) {
-		if c.latest.slot == slot && c.latest.id == r.ID {
+		if c.latest.slot == slot && c.latest.id() == r.ID {
 			s := c.latest
 			c.lastFail = &s
 		} else {
@@ -388,6 +390,23 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 
 // maxAgentsPerCell bounds the distinct agents of one (journey, region).
 const maxAgentsPerCell = 1 << 12
+
+// cell returns the journey's cell in region, or nil.
+func (j *journeyState) cell(region string) *cell {
+	i, ok := slices.BinarySearchFunc(j.cells, region, func(c cell, r string) int { return strings.Compare(c.region, r) })
+	if !ok {
+		return nil
+	}
+	return &j.cells[i]
+}
+
+// addCell inserts c (whose region is new) and returns it. Pointers to
+// other cells of j are invalid afterwards.
+func (j *journeyState) addCell(c cell) *cell {
+	i, _ := slices.BinarySearchFunc(j.cells, c.region, func(c cell, r string) int { return strings.Compare(c.region, r) })
+	j.cells = slices.Insert(j.cells, i, c)
+	return &j.cells[i]
+}
 
 // describe copies the journey's description from r, allocating only what
 // changed.

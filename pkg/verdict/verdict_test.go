@@ -396,7 +396,7 @@ func TestVerdict_HistoryIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := tr.journeys["api"].cells["eu"]
+	c := tr.journeys["api"].cell("eu")
 	if n := c.slotCount(); n > tr.keepSlots() {
 		t.Fatalf("%d slots kept, bound %d", n, tr.keepSlots())
 	}
