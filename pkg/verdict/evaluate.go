@@ -90,6 +90,7 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 		if now.Sub(at(j.lastSeen)) > t.cfg.ForgetAfter {
 			delete(t.journeys, name)
 			t.removed[name] = true
+			t.names = nil
 		}
 	}
 	suspects := map[[2]string]*Condition{} // (region, agent)
@@ -100,10 +101,16 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 		// received results since the last Evaluate are replayed.
 		if j.dirty {
 			failed := failedSlots(j)
+			clear(j.suspects)
 			for i := range j.cells {
 				c := &j.cells[i]
 				c.replay(&t.cfg, failed)
-				c.suspects = t.suspectAgents(c)
+				if s := t.suspectAgents(c); len(s) > 0 {
+					if j.suspects == nil {
+						j.suspects = map[string][]string{}
+					}
+					j.suspects[c.region] = s
+				}
 			}
 			j.dirty = false
 		}
@@ -119,7 +126,7 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 			if !st.HasData() {
 				continue
 			}
-			for _, agent := range c.suspects {
+			for _, agent := range j.suspects[region] {
 				k := [2]string{region, agent}
 				sc := suspects[k]
 				if sc == nil {
@@ -548,7 +555,13 @@ func shareAny(a, b []string) bool {
 	return false
 }
 
-func (t *Tracker) journeyNames() []string { return sortedKeys(t.journeys) }
+// journeyNames returns the sorted journey names (not to be modified).
+func (t *Tracker) journeyNames() []string {
+	if t.names == nil {
+		t.names = sortedKeys(t.journeys)
+	}
+	return t.names
+}
 
 func sortedKeys[K interface{ ~string | ~int }, V any](m map[K]V) []K {
 	ks := make([]K, 0, len(m))

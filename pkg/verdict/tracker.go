@@ -220,7 +220,6 @@ type cell struct {
 	m        machine
 	wFails   int32 // failing region-slots among the last Window with runs
 	wN       int32 // region-slots with runs among the last Window
-	suspects []string
 }
 
 // journeyState is everything known about one journey.
@@ -236,6 +235,8 @@ type journeyState struct {
 	dirty bool
 	// unsaved: the durable record is out of date (see Changes).
 	unsaved bool
+	// suspects: the suspect agents per region, derived by Evaluate.
+	suspects map[string][]string
 }
 
 // Tracker holds the verdict state. It is not safe for concurrent use; its
@@ -248,6 +249,8 @@ type Tracker struct {
 	counters Counters
 	// removed holds the journeys dropped since the last MarkSaved.
 	removed map[string]bool
+	// names caches the sorted journey names; nil when stale.
+	names []string
 }
 
 // New returns an empty Tracker. Zero thresholds in cfg take the defaults.
@@ -340,6 +343,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 	if j == nil {
 		j = &journeyState{scope: ScopeNone}
 		t.journeys[strings.Clone(r.Journey)] = j
+		t.names = nil
 		delete(t.removed, r.Journey)
 	}
 	// The newest result describes the journey (kind, interval, components
@@ -404,6 +408,9 @@ func (j *journeyState) cell(region string) *cell {
 // other cells of j are invalid afterwards.
 func (j *journeyState) addCell(c cell) *cell {
 	i, _ := slices.BinarySearchFunc(j.cells, c.region, func(c cell, r string) int { return strings.Compare(c.region, r) })
+	if len(j.cells) == cap(j.cells) { // grow by a quarter, not double: cells are many
+		j.cells = append(make([]cell, 0, len(j.cells)+len(j.cells)/4+1), j.cells...)
+	}
 	j.cells = slices.Insert(j.cells, i, c)
 	return &j.cells[i]
 }
@@ -549,6 +556,7 @@ func (t *Tracker) Membership() Membership { return t.members }
 func (t *Tracker) Forget(journey string) {
 	if _, ok := t.journeys[journey]; ok {
 		delete(t.journeys, journey)
+		t.names = nil
 		t.removed[journey] = true
 	}
 }
