@@ -238,13 +238,19 @@ func (j *journeyState) appendRecord(b []byte) []byte {
 		for i, r := range c.runs {
 			if i == 0 {
 				b = binary.AppendVarint(b, r.slot)
-			} else {
-				b = binary.AppendUvarint(b, uint64(r.slot-prev))
+			} else { // slots are mostly whole seconds apart: 2 bytes
+				delta := uint64(r.slot - prev)
+				b = binary.AppendUvarint(b, delta%1e9)
+				b = binary.AppendUvarint(b, delta/1e9)
 			}
 			prev = r.slot
-			b = binary.LittleEndian.AppendUint64(b, r.id)
 			b = binary.AppendUvarint(b, uint64(r.agent))
-			b = append(b, byte(r.status))
+			b = append(b, byte(r.status), r.trigger)
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.ext)))
+		for _, e := range c.ext {
+			b = binary.AppendVarint(b, e.slot)
+			b = binary.LittleEndian.AppendUint64(b, e.id)
 		}
 		var flags byte
 		if c.latest.present() {
@@ -278,7 +284,10 @@ func (m *machine) append(b []byte) []byte {
 
 func (s *sample) append(b []byte) []byte {
 	d := s.d()
-	for _, x := range []string{s.id(), s.traceID(), d.agent, d.errorType, d.err, d.failingStep} {
+	b = append(b, s.packed)
+	b = appendString(b, s.ids)
+	b = binary.AppendUvarint(b, uint64(s.idLen))
+	for _, x := range []string{d.agent, d.errorType, d.err, d.failingStep} {
 		b = appendString(b, x)
 	}
 	b = binary.AppendVarint(b, s.slot)
@@ -344,13 +353,14 @@ func decodeJourney(rec []byte) (*journeyState, error) {
 				r := &c.runs[i]
 				if i == 0 {
 					r.slot = d.varint()
-				} else if delta := d.uvarint(); delta > math.MaxInt64-uint64(max(prev, 0)) {
-					d.fail("slot out of range")
 				} else {
-					r.slot = prev + int64(delta)
+					frac, sec := d.uvarint(), d.uvarint()
+					if frac >= 1e9 || sec > math.MaxInt64/uint64(time.Second) || sec*1e9+frac > math.MaxInt64-uint64(max(prev, 0)) {
+						d.fail("slot out of range")
+					}
+					r.slot = prev + int64(sec*1e9+frac)
 				}
 				prev = r.slot
-				r.id = d.u64()
 				if a := d.uvarint(); d.err == nil && a >= uint64(len(c.agents)) {
 					d.fail("run agent out of range")
 				} else {
@@ -361,6 +371,17 @@ func decodeJourney(rec []byte) (*journeyState, error) {
 				} else {
 					r.status = runStatus(st)
 				}
+				if tr := d.byte(); d.err == nil && int(tr&^runOtherID) >= len(triggerCodes) {
+					d.fail("run trigger out of range")
+				} else {
+					r.trigger = tr
+				}
+			}
+		}
+		if ne := d.count(len(d.b)); ne > 0 {
+			c.ext = make([]extID, ne)
+			for i := range c.ext {
+				c.ext[i] = extID{slot: d.varint(), id: d.u64()}
 			}
 		}
 		flags := d.byte()
@@ -496,17 +517,20 @@ func (d *dec) machine() machine {
 }
 
 func (d *dec) sample() sample {
-	id, trace := d.str(maxFieldLen), d.str(maxFieldLen)
+	packed, ids := d.byte(), d.str(2*maxFieldLen)
+	idLen := d.uvarint()
+	if d.err == nil && (packed&^(packedID|packedTrace) != 0 || idLen == 0 || idLen > uint64(len(ids))) {
+		d.fail("bad sample ids")
+	}
 	det := sampleDetail{agent: d.str(maxFieldLen), errorType: d.str(maxFieldLen), err: d.str(maxTextLen), failingStep: d.str(maxTextLen)}
 	slot, duration := d.varint(), d.varint()
 	trig, st := code(d, triggerCodes, "trigger"), code(d, statusCodes, "status")
-	if d.err == nil && id == "" {
-		d.fail("sample without id")
-	}
 	if d.err != nil {
 		return sample{}
 	}
-	return newSample(id, trace, det, slot, duration, trig, st)
+	s := newSample("", "", det, slot, duration, trig, st)
+	s.ids, s.idLen, s.packed = ids, uint16(idLen), packed
+	return s
 }
 
 func code[T any](d *dec, codes []T, what string) T {

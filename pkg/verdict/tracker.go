@@ -3,6 +3,7 @@ package verdict
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -38,9 +39,10 @@ type Sample struct {
 // detail in the process) and the times are Unix nanoseconds.
 type sample struct {
 	ids            string // the Result ID, then the trace ID; "" means no sample
-	idLen          uint16
-	trigger        uint8 // index in triggerCodes
-	status         uint8 // index in statusCodes
+	idLen          uint16 // the length of the Result ID in ids
+	packed         uint8  // packedID, packedTrace: stored as bytes, shown as lower-case hex
+	trigger        uint8  // index in triggerCodes
+	status         uint8  // index in statusCodes
 	detail         unique.Handle[sampleDetail]
 	slot, duration int64
 }
@@ -50,9 +52,45 @@ type sampleDetail struct {
 	agent, errorType, err, failingStep string
 }
 
+// Flags of sample.packed.
+const (
+	packedID    = 1
+	packedTrace = 2
+)
+
 func newSample(id, traceID string, d sampleDetail, slot, duration int64, trigger report.Trigger, status report.Status) sample {
-	return sample{ids: id + traceID, idLen: uint16(len(id)), detail: unique.Make(d), slot: slot, duration: duration,
+	s := sample{detail: unique.Make(d), slot: slot, duration: duration,
 		trigger: uint8(slices.Index(triggerCodes, trigger)), status: uint8(slices.Index(statusCodes, status))}
+	b := make([]byte, 0, len(id)+len(traceID))
+	if isLowerHex(id) {
+		b, _ = hex.AppendDecode(b, []byte(id)) // checked by isLowerHex
+		s.packed |= packedID
+	} else {
+		b = append(b, id...)
+	}
+	s.idLen = uint16(len(b))
+	if isLowerHex(traceID) {
+		b, _ = hex.AppendDecode(b, []byte(traceID))
+		s.packed |= packedTrace
+	} else {
+		b = append(b, traceID...)
+	}
+	s.ids = string(b)
+	return s
+}
+
+// isLowerHex reports whether s is a non-empty even-length lower-case hex
+// string (so that decoding and encoding it again gives s back).
+func isLowerHex(s string) bool {
+	if s == "" || len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func sampleOf(r *report.Result) sample {
@@ -63,9 +101,20 @@ func sampleOf(r *report.Result) sample {
 	return newSample(r.ID, r.TraceID, d, r.Slot.UnixNano(), int64(r.Duration), r.Trigger, r.Status)
 }
 
-func (s *sample) present() bool       { return s.ids != "" }
-func (s *sample) id() string          { return s.ids[:s.idLen] }
-func (s *sample) traceID() string     { return s.ids[s.idLen:] }
+func (s *sample) present() bool { return s.ids != "" }
+func (s *sample) id() string {
+	if s.packed&packedID != 0 {
+		return hex.EncodeToString([]byte(s.ids[:s.idLen]))
+	}
+	return s.ids[:s.idLen]
+}
+
+func (s *sample) traceID() string {
+	if s.packed&packedTrace != 0 {
+		return hex.EncodeToString([]byte(s.ids[s.idLen:]))
+	}
+	return s.ids[s.idLen:]
+}
 func (s *sample) d() sampleDetail     { return s.detail.Value() }
 func (s *sample) agent() string       { return s.d().agent }
 func (s *sample) err() string         { return s.d().err }
@@ -117,17 +166,28 @@ func runStatusOf(s report.Status) runStatus {
 }
 
 // run is one counted run of a region-slot. It holds no pointer, so the
-// garbage collector does not scan the run arrays.
+// garbage collector does not scan the run arrays. A re-sent Result is a
+// duplicate: one with the canonical ID (report.ResultID of journey, region,
+// agent, slot, trigger) is recognised by agent, slot and trigger; the hash
+// of any other ID is kept in cell.ext.
 type run struct {
-	slot   int64  // Unix ns
-	id     uint64 // idHash of the Result ID: a re-send is a duplicate
-	agent  uint16 // index into cell.agents
-	status runStatus
+	slot    int64  // Unix ns
+	agent   uint16 // index into cell.agents
+	status  runStatus
+	trigger uint8 // index into triggerCodes, | runOtherID
+}
+
+// runOtherID marks a run whose Result ID is not the canonical one.
+const runOtherID = 0x80
+
+// extID is the hash of a non-canonical Result ID of a kept run.
+type extID struct {
+	slot int64
+	id   uint64
 }
 
 // idHash is the first 8 bytes of the SHA-256 of a Result ID: collisions
-// among the few dozen runs of one cell are out of reach, and a run costs
-// 8 bytes instead of the ID's 64.
+// among the few runs of one cell are out of reach.
 func idHash(id string) uint64 {
 	sum := sha256.Sum256([]byte(id))
 	return binary.LittleEndian.Uint64(sum[:8])
@@ -211,15 +271,16 @@ type cell struct {
 	region   string   // interned
 	runs     []run    // sorted by slot, arrival order within a slot; at most keepSlots distinct slots
 	agents   []string // the interned agent names runs refer to
+	ext      []extID  // the hashed non-canonical IDs of kept runs (rare)
 	base     machine  // the machine after the slots already pruned
 	lastData int64    // Unix ns
 	latest   sample   // absent until a pass or fail arrives
 	lastFail *sample
 	state    State
 	// derived by Evaluate from the fields above, not persisted
-	m        machine
-	wFails   int32 // failing region-slots among the last Window with runs
-	wN       int32 // region-slots with runs among the last Window
+	m      machine
+	wFails int32 // failing region-slots among the last Window with runs
+	wN     int32 // region-slots with runs among the last Window
 }
 
 // journeyState is everything known about one journey.
@@ -327,18 +388,27 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		t.counters.SlotOld++
 		return fmt.Errorf("%w: slot %s precedes the kept history", ErrSlotOld, r.Slot.UTC().Format(time.RFC3339))
 	}
-	id := idHash(r.ID)
-	if c != nil && c.has(id) {
-		t.counters.Duplicate++
-		return ErrDuplicate
-	}
+	// A Result whose ID is the canonical one (report.ResultID of its
+	// fields) is identified by its agent, slot and trigger, which the run
+	// keeps anyway; only other IDs are kept, hashed, in cell.ext.
+	trig := uint8(slices.Index(triggerCodes, r.Trigger))
+	canonical := r.ID == report.ResultID(r.Journey, r.Region, r.Agent, r.Slot, r.Trigger)
 	agent := -1
 	if c != nil {
 		agent = slices.Index(c.agents, r.Agent)
-		if agent < 0 && len(c.agents) >= maxAgentsPerCell {
-			t.counters.Invalid++
-			return fmt.Errorf("%w: more than %d agents in region %q", ErrInvalid, maxAgentsPerCell, r.Region)
-		}
+	}
+	var ext uint64
+	if !canonical {
+		trig |= runOtherID
+		ext = idHash(r.ID)
+	}
+	if c != nil && c.has(&r, canonical, agent, slot, trig, ext) {
+		t.counters.Duplicate++
+		return ErrDuplicate
+	}
+	if c != nil && agent < 0 && len(c.agents) >= maxAgentsPerCell {
+		t.counters.Invalid++
+		return fmt.Errorf("%w: more than %d agents in region %q", ErrInvalid, maxAgentsPerCell, r.Region)
 	}
 	if j == nil {
 		j = &journeyState{scope: ScopeNone}
@@ -367,15 +437,16 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		// Keep the run's ID so that a re-send is still a duplicate;
 		// outcome and the agent ratios skip such runs.
 		t.counters.ProbeErrors++
-		c.add(run{slot: slot, id: id, agent: uint16(agent), status: runProbeError})
+		c.add(run{slot: slot, agent: uint16(agent), status: runProbeError, trigger: trig}, ext)
 		t.prune(c)
 		return nil
 	}
-	if !c.latest.present() || slot >= c.latest.slot {
+	fresh := !c.latest.present() || slot >= c.latest.slot
+	if fresh {
 		c.latest = sampleOf(&r)
 	}
 	if r.Status == report.StatusFail && (c.lastFail == nil || slot >= c.lastFail.slot) {
-		if c.latest.slot == slot && c.latest.id() == r.ID {
+		if fresh {
 			s := c.latest
 			c.lastFail = &s
 		} else {
@@ -387,7 +458,7 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 	if r.Slot.After(now.Add(-t.noData(j))) && nowNs > c.lastData {
 		c.lastData = nowNs
 	}
-	c.add(run{slot: slot, id: id, agent: uint16(agent), status: runStatusOf(r.Status)})
+	c.add(run{slot: slot, agent: uint16(agent), status: runStatusOf(r.Status), trigger: trig}, ext)
 	t.prune(c)
 	return nil
 }
@@ -453,6 +524,12 @@ func (t *Tracker) prune(c *cell) {
 		cut = end
 	}
 	c.runs = append(c.runs[:0], c.runs[cut:]...)
+	if len(c.ext) > 0 {
+		c.ext = slices.DeleteFunc(c.ext, func(e extID) bool { return e.slot < c.runs[0].slot })
+		if len(c.ext) == 0 {
+			c.ext = nil
+		}
+	}
 	if len(c.agents) < 2 {
 		return
 	}
@@ -505,11 +582,33 @@ func validate(r *report.Result) error {
 	return nil
 }
 
-// has reports whether the run with id is already counted in the cell.
-func (c *cell) has(id uint64) bool {
-	for i := range c.runs {
-		if c.runs[i].id == id {
+// has reports whether the run of r (with the canonical ID or not, its
+// agent index or -1, slot, trigger byte and ID hash) is already counted.
+func (c *cell) has(r *report.Result, canonical bool, agent int, slot int64, trig uint8, ext uint64) bool {
+	if canonical && agent >= 0 {
+		for _, x := range c.runs {
+			if x.slot == slot && int(x.agent) == agent && x.trigger == trig {
+				return true
+			}
+		}
+	}
+	if len(c.ext) == 0 && canonical {
+		return false
+	}
+	if canonical {
+		ext = idHash(r.ID)
+	}
+	for _, e := range c.ext {
+		if e.id == ext {
 			return true
+		}
+	}
+	if !canonical {
+		// Another run's canonical ID may have been re-sent in this one.
+		for _, x := range c.runs {
+			if x.trigger&runOtherID == 0 && report.ResultID(r.Journey, r.Region, c.agents[x.agent], at(x.slot), triggerCodes[x.trigger]) == r.ID {
+				return true
+			}
 		}
 	}
 	return false
@@ -524,13 +623,17 @@ func (c *cell) slotCount() int {
 	return n
 }
 
-// add inserts r after the runs of the same or earlier slots.
-func (c *cell) add(r run) {
+// add inserts r after the runs of the same or earlier slots, and the hash
+// of its ID when that is not the canonical one.
+func (c *cell) add(r run, ext uint64) {
 	i := len(c.runs)
 	for i > 0 && c.runs[i-1].slot > r.slot {
 		i--
 	}
 	c.runs = slices.Insert(c.runs, i, r)
+	if r.trigger&runOtherID != 0 {
+		c.ext = append(c.ext, extID{slot: r.slot, id: ext})
+	}
 }
 
 // noData is how long a region may stay silent for journey j.

@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -405,11 +406,150 @@ func TestVerdict_HistoryIsBounded(t *testing.T) {
 	}
 }
 
+// richState builds a tracker whose state uses every part of the encoding:
+// several agents, confirmations, probe errors, failures with samples,
+// non-canonical and non-hex IDs, fractional slots and an open incident.
+func richState(t testing.TB) *Tracker {
+	tr := New(DefaultConfig())
+	tr.SetMembership(*three)
+	accept := func(r report.Result, now time.Time) {
+		if err := tr.Accept(r, now); err != nil {
+			t.Fatalf("accept %s: %v", r.ID, err)
+		}
+	}
+	for k := 0; k < 20; k++ {
+		now := t0.Add(time.Duration(k) * interval)
+		for _, r := range passAll("clone", k) {
+			accept(r, now)
+		}
+		st := P
+		if k >= 17 {
+			st = F
+		}
+		accept(res("api", "eu", "eu-1", k, S, st), now)
+		accept(res("api", "us", "us-1", k, S, P), now)
+		if k%5 == 0 {
+			accept(res("api", "eu", "eu-2", k, C, E), now)
+		}
+		odd := res("push", "ap", "ap-1", k, S, P)
+		odd.ID, odd.TraceID = fmt.Sprintf("custom-id-%d", k), "NOT-HEX"
+		odd.Slot = odd.Slot.Add(123456789 * time.Nanosecond)
+		accept(odd, now)
+		tr.Evaluate(now)
+	}
+	if len(tr.Open()) == 0 {
+		t.Fatal("rich state has no open condition")
+	}
+	return tr
+}
+
+func TestVerdict_StateRoundTripKeepsEveryCellAndSample(t *testing.T) {
+	tr := richState(t)
+	now := t0.Add(19 * interval)
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr2 := New(DefaultConfig())
+	if err := tr2.RestoreState(b); err != nil {
+		t.Fatal(err)
+	}
+	if out := tr2.Evaluate(now); len(out.Changes) != 0 || len(out.Cells) != 0 {
+		t.Fatalf("restored tracker reports changes: %+v", out)
+	}
+	if a, b := snapshotJSON(t, tr), snapshotJSON(t, tr2); a != b {
+		t.Fatalf("snapshot differs after restore:\n%s\n%s", a, b)
+	}
+	// Encoding the restored state gives the same bytes.
+	b1, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := tr2.MarshalState()
+	if err != nil || string(b1) != string(b2) {
+		t.Fatalf("re-encoded state differs (%v)", err)
+	}
+	// Both dedup paths survive: canonical IDs and hashed custom ones.
+	for _, r := range []report.Result{res("api", "eu", "eu-1", 18, S, F), res("api", "eu", "eu-2", 15, C, E)} {
+		if err := tr2.Accept(r, now); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("re-sent %s after restore: %v", r.ID, err)
+		}
+	}
+	odd := res("push", "ap", "ap-1", 19, S, P)
+	odd.ID, odd.Slot = "custom-id-19", odd.Slot.Add(123456789*time.Nanosecond)
+	if err := tr2.Accept(odd, now); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("re-sent custom ID after restore: %v", err)
+	}
+}
+
+// snapshotJSON is the Snapshot as the JSON API shows it.
+func snapshotJSON(t *testing.T, tr *Tracker) string {
+	t.Helper()
+	b, err := json.Marshal(tr.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerdict_DuplicateIsRecognisedWhateverTheIDForm(t *testing.T) {
+	tr := New(DefaultConfig())
+	canon := res("api", "eu", "eu-1", 0, S, P)
+	custom := res("api", "eu", "eu-2", 0, S, P)
+	custom.ID = "agent-chosen-id"
+	for _, r := range []report.Result{canon, custom} {
+		if err := tr.Accept(r, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Accept(r, t0); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("re-send of %s: %v", r.ID, err)
+		}
+	}
+	// A result carrying another run's ID is that run again.
+	thief := res("api", "eu", "eu-3", 0, S, F)
+	thief.ID = canon.ID
+	if err := tr.Accept(thief, t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("a result with another run's canonical ID: %v", err)
+	}
+	// And a run whose canonical ID was used before by a custom-ID result.
+	late := res("api", "eu", "eu-4", 0, S, P)
+	early := res("api", "eu", "eu-5", 0, S, P)
+	early.ID = late.ID
+	if err := tr.Accept(early, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Accept(late, t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("a canonical ID already used by a custom one: %v", err)
+	}
+	if c := tr.Counters(); c.Accepted != 3 || c.Duplicate != 4 {
+		t.Fatalf("counters %+v, want 3 accepted and 4 duplicates", c)
+	}
+}
+
+func TestVerdict_CorruptStateIsRejectedWithoutChange(t *testing.T) {
+	tr := richState(t)
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := New(DefaultConfig())
+	for _, cut := range []int{len(b) - 1, len(b) / 2, 20} {
+		if err := target.RestoreState(b[:cut]); err == nil {
+			t.Fatalf("a state cut at %d bytes of %d was accepted", cut, len(b))
+		}
+	}
+	if len(target.Snapshot().Journeys) != 0 {
+		t.Fatal("a rejected state changed the tracker")
+	}
+}
+
 func FuzzRestoreState(f *testing.F) {
 	tr := New(DefaultConfig())
 	tr.Accept(res("api", "eu", "eu-1", 0, S, F), t0)
 	tr.Evaluate(t0)
 	b, _ := tr.MarshalState()
+	f.Add(b)
+	b, _ = richState(f).MarshalState()
 	f.Add(b)
 	f.Add([]byte(`{"version":1,"journeys":{"x":null}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -419,5 +559,17 @@ func FuzzRestoreState(f *testing.F) {
 		}
 		tr.Evaluate(t0)
 		tr.Snapshot()
+		// A state that decodes encodes and decodes again, and takes results.
+		again, err := tr.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := New(DefaultConfig()).RestoreState(again); err != nil {
+			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		for _, r := range passAll("api", 1) {
+			tr.Accept(r, t0.Add(interval))
+		}
+		tr.Evaluate(t0.Add(interval))
 	})
 }
