@@ -134,6 +134,7 @@ func (t *Tracker) restore(metaRec []byte, journeys iter.Seq2[string, []byte], un
 		m.Open = map[string]Condition{}
 	}
 	t.journeys, t.members, t.open, t.counters = js, m.Members, m.Open, m.Counters
+	t.membersGen++
 	t.names = nil
 	clear(t.removed)
 	// Recompute the derived machines so Snapshot is right before the next Evaluate.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -86,8 +87,9 @@ type Outcome struct {
 // ForgetAfter, and returns what changed since the previous Evaluate.
 func (t *Tracker) Evaluate(now time.Time) Outcome {
 	var out Outcome
+	nowNs := now.UnixNano()
 	for name, j := range t.journeys {
-		if now.Sub(at(j.lastSeen)) > t.cfg.ForgetAfter {
+		if nowNs-j.lastSeen > int64(t.cfg.ForgetAfter) {
 			delete(t.journeys, name)
 			t.removed[name] = true
 			t.names = nil
@@ -97,6 +99,11 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 	names := t.journeyNames()
 	for _, name := range names {
 		j := t.journeys[name]
+		// Without new results, membership change or a cell reaching its
+		// no-data deadline, nothing of this journey can change.
+		if !j.dirty && j.membersGen == t.membersGen && nowNs < j.nextSilence && nowNs >= j.lastSilence && len(j.suspects) == 0 {
+			continue
+		}
 		// Replaying region-slots is the costly part: only journeys that
 		// received results since the last Evaluate are replayed.
 		if j.dirty {
@@ -114,6 +121,8 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 			}
 			j.dirty = false
 		}
+		noData := int64(t.noData(j))
+		j.membersGen, j.nextSilence, j.lastSilence, j.silentCells = t.membersGen, math.MaxInt64, math.MinInt64, 0
 		for i := range j.cells {
 			c := &j.cells[i]
 			region := c.region
@@ -124,8 +133,11 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 				j.unsaved = true
 			}
 			if !st.HasData() {
+				j.silentCells++
+				j.lastSilence = max(j.lastSilence, c.lastData+noData)
 				continue
 			}
+			j.nextSilence = min(j.nextSilence, c.lastData+noData)
 			for _, agent := range j.suspects[region] {
 				k := [2]string{region, agent}
 				sc := suspects[k]
@@ -216,7 +228,7 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 
 // cellState applies the no-data rule and the replayed machine.
 func (t *Tracker) cellState(j *journeyState, c *cell, now time.Time) State {
-	if now.Sub(at(c.lastData)) >= t.noData(j) {
+	if now.UnixNano()-c.lastData >= int64(t.noData(j)) {
 		switch {
 		case !t.members.Known:
 			return StateNoData
@@ -519,6 +531,9 @@ func (t *Tracker) dataConditions(names []string) []Condition {
 	var out []Condition
 	for _, name := range names {
 		j := t.journeys[name]
+		if j.silentCells == 0 {
+			continue
+		}
 		var missing []string
 		for i := range j.cells {
 			r, c := j.cells[i].region, &j.cells[i]

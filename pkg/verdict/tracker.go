@@ -298,6 +298,13 @@ type journeyState struct {
 	unsaved bool
 	// suspects: the suspect agents per region, derived by Evaluate.
 	suspects map[string][]string
+	// As of the journey's last evaluation: the membership generation, the
+	// earliest time (Unix ns) a cell with data goes silent, the latest a
+	// silent one stops being silent (only if the clock went back), and the
+	// cells without data.
+	membersGen               uint64
+	nextSilence, lastSilence int64
+	silentCells              int
 }
 
 // Tracker holds the verdict state. It is not safe for concurrent use; its
@@ -312,6 +319,8 @@ type Tracker struct {
 	removed map[string]bool
 	// names caches the sorted journey names; nil when stale.
 	names []string
+	// membersGen counts SetMembership calls.
+	membersGen uint64
 }
 
 // New returns an empty Tracker. Zero thresholds in cfg take the defaults.
@@ -649,6 +658,7 @@ func (t *Tracker) SetMembership(m Membership) {
 		sort.Strings(cp.Probers[r])
 	}
 	t.members = cp
+	t.membersGen++
 }
 
 // Membership returns the fleet view in use.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -572,4 +573,62 @@ func FuzzRestoreState(f *testing.F) {
 		}
 		tr.Evaluate(t0.Add(interval))
 	})
+}
+
+// TestVerdict_SkippingUnchangedJourneysChangesNoOutcome drives two
+// trackers with the same random results, membership changes and clock
+// jumps; one re-evaluates every journey each time (as if every journey had
+// new results), the other skips the journeys nothing can have changed.
+// Their outcomes and snapshots must be identical.
+func TestVerdict_SkippingUnchangedJourneysChangesNoOutcome(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fast, full := New(DefaultConfig()), New(DefaultConfig())
+	journeys := []string{"clone", "push", "api", "web"}
+	regions := map[string][]string{"eu": {"eu-1", "eu-2"}, "us": {"us-1", "us-2"}, "ap": {"ap-1"}}
+	names := []string{"eu", "us", "ap"}
+	now := t0
+	for step := 0; step < 600; step++ {
+		now = now.Add(time.Duration(rng.IntN(40)) * time.Second)
+		switch rng.IntN(20) {
+		case 0:
+			m := Membership{Known: rng.IntN(4) != 0, Probers: map[string][]string{}}
+			for _, r := range names {
+				if rng.IntN(3) != 0 {
+					m.Probers[r] = regions[r]
+				}
+			}
+			fast.SetMembership(m)
+			full.SetMembership(m)
+		case 1:
+			now = now.Add(-time.Duration(rng.IntN(200)) * time.Second) // the clock goes back
+		}
+		for n := rng.IntN(6); n > 0; n-- {
+			j, reg := journeys[rng.IntN(len(journeys))], names[rng.IntN(len(names))]
+			if j == "web" && reg != "eu" { // a journey that is silent most of the time
+				continue
+			}
+			ags := regions[reg]
+			k := int(now.Sub(t0)/interval) - rng.IntN(3)
+			st := []report.Status{P, P, P, F, F, E}[rng.IntN(6)]
+			trig := []report.Trigger{S, S, C}[rng.IntN(3)]
+			r := res(j, reg, ags[rng.IntN(len(ags))], k, trig, st)
+			e1, e2 := fast.Accept(r, now), full.Accept(r, now)
+			if (e1 == nil) != (e2 == nil) {
+				t.Fatalf("step %d: accept differs: %v / %v", step, e1, e2)
+			}
+		}
+		for _, j := range full.journeys {
+			j.dirty = true
+		}
+		o1, o2 := fast.Evaluate(now), full.Evaluate(now)
+		if a, b := fmt.Sprintf("%+v", o1), fmt.Sprintf("%+v", o2); a != b {
+			t.Fatalf("step %d: outcome differs\n fast: %s\n full: %s", step, a, b)
+		}
+		if a, b := snapshotJSON(t, fast), snapshotJSON(t, full); a != b {
+			t.Fatalf("step %d: snapshot differs", step)
+		}
+	}
+	if len(fast.Open()) == 0 {
+		t.Fatal("the random run never opened a condition: it tests nothing")
+	}
 }
