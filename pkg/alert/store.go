@@ -46,12 +46,13 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("alert store: %w", err)
 	}
-	// The map freelist and not syncing it keep a save of many small
-	// journey records cheap; the freelist is rebuilt by a scan on open.
-	db, err := bolt.Open(filepath.Join(dir, "alerts.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second,
-		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	path := filepath.Join(dir, "alerts.db")
+	db, err := openDB(path)
 	if err != nil {
 		return nil, fmt.Errorf("alert store: open %s: %w", dir, err)
+	}
+	if db, err = compactIfSparse(db, path); err != nil {
+		return nil, fmt.Errorf("alert store: compact %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketState, bucketJourneys, bucketAlerts, bucketLog} {
@@ -66,6 +67,58 @@ func OpenStore(dir string) (*Store, error) {
 		return nil, fmt.Errorf("alert store: %w", err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openDB opens the bbolt file. The map freelist and not syncing it keep a
+// save of many journey records cheap; the freelist is rebuilt by a scan on
+// open.
+func openDB(path string) (*bolt.DB, error) {
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second,
+		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+}
+
+// Compaction on open: a file of at least compactMinBytes that is more
+// than half free pages is rewritten, since bbolt never shrinks its file
+// and its mapped pages count against the aggregator's memory.
+const (
+	compactMinBytes = 16 << 20
+	compactTxBytes  = 16 << 20
+)
+
+// compactIfSparse returns db, or a freshly opened compacted copy that has
+// replaced the file at path. On error db is closed.
+func compactIfSparse(db *bolt.DB, path string) (*bolt.DB, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	st := db.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
+	if fi.Size() < compactMinBytes || free*2 < fi.Size() {
+		return db, nil
+	}
+	tmp := path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := openDB(tmp)
+	if err == nil {
+		err = bolt.Compact(dst, db, compactTxBytes)
+		if cerr := dst.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return db, nil // keep using the sparse file: it is still correct
+	}
+	// The lock on path is held until the rename is done, so that a second
+	// aggregator cannot open the old file meanwhile.
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return db, nil
+	}
+	db.Close()
+	return openDB(path)
 }
 
 // Close closes the file.

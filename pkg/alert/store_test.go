@@ -3,7 +3,10 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"iter"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +196,56 @@ func snapJSON(t *testing.T, s verdict.Snapshot) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestStore_SparseFileIsCompactedOnOpen_KeepingItsRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := verdict.New(verdict.DefaultConfig()).Changes()
+	rec := func(b []byte, name string) []byte { return append(b, bytes.Repeat([]byte(name), 12<<10/len(name))...) }
+	var names []string
+	for i := 0; i < 2500; i++ {
+		names = append(names, fmt.Sprintf("journey-%05d", i))
+	}
+	ch := meta
+	ch.Journeys = names
+	if err := s.SaveVerdict(ch, rec, map[string]Alert{}); err != nil {
+		t.Fatal(err)
+	}
+	// All but one journey go away: most of the file is free pages now.
+	ch = meta
+	ch.Removed = names[1:]
+	if err := s.SaveVerdict(ch, rec, map[string]Alert{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	size := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "alerts.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	if before < compactMinBytes {
+		t.Fatalf("test file of %d bytes is too small to compact", before)
+	}
+	s, err = OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if after := size(); after*4 > before {
+		t.Fatalf("file of %d bytes, %d after open: not compacted", before, after)
+	}
+	got := storedJourneys(t, s)
+	if len(got) != 1 || !bytes.Equal(got[names[0]], rec(nil, names[0])) {
+		t.Fatalf("compaction lost or changed records: %d kept", len(got))
+	}
+	if _, err := OpenStore(dir); err == nil {
+		t.Fatal("the compacted file is not locked")
+	}
 }
