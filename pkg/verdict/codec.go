@@ -248,8 +248,8 @@ func (j *journeyState) appendRecord(b []byte) []byte {
 			b = binary.AppendUvarint(b, uint64(r.agent))
 			b = append(b, byte(r.status), r.trigger)
 		}
-		b = binary.AppendUvarint(b, uint64(len(c.ext)))
-		for _, e := range c.ext {
+		b = binary.AppendUvarint(b, uint64(len(c.extIDs())))
+		for _, e := range c.extIDs() {
 			b = binary.AppendVarint(b, e.slot)
 			b = binary.LittleEndian.AppendUint64(b, e.id)
 		}
@@ -380,10 +380,11 @@ func decodeJourney(rec []byte) (*journeyState, error) {
 			}
 		}
 		if ne := d.count(len(d.b)); ne > 0 {
-			c.ext = make([]extID, ne)
-			for i := range c.ext {
-				c.ext[i] = extID{slot: d.varint(), id: d.u64()}
+			ext := make([]extID, ne)
+			for i := range ext {
+				ext[i] = extID{slot: d.varint(), id: d.u64()}
 			}
+			c.ext = &ext
 		}
 		flags := d.byte()
 		if d.err == nil && flags&^3 != 0 {

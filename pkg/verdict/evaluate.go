@@ -221,7 +221,7 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 		m.step(cfg, c.runs[i:end], others > 0)
 		i = end
 	}
-	c.m = m
+	c.failing, c.firstFail = m.failing, m.firstFail
 	f, n := c.failCount(cfg.Window)
 	c.wFails, c.wN = int32(f), int32(n)
 }
@@ -238,7 +238,7 @@ func (t *Tracker) cellState(j *journeyState, c *cell, now time.Time) State {
 			return StateMissing
 		}
 	}
-	if c.m.failing {
+	if c.failing {
 		return StateFailing
 	}
 	if c.wN > 0 && float64(c.wFails)/float64(c.wN) >= t.cfg.DegradedRatio {
@@ -466,14 +466,14 @@ func (t *Tracker) productConditions(names []string) []Condition {
 			}
 			for _, r := range c.Regions {
 				cl := m.j.cell(r)
-				if cl != nil && (earliest == nil || cl.m.firstFail < earliest.m.firstFail) {
+				if cl != nil && (earliest == nil || cl.firstFail < earliest.firstFail) {
 					earliest = cl
 				}
 			}
 		}
 		c.Kinds, c.Components = sortedKeys(kinds), sortedKeys(comps)
 		if earliest != nil {
-			c.FirstFailingSlot = at(earliest.m.firstFail)
+			c.FirstFailingSlot = at(earliest.firstFail)
 			if s := earliest.lastFail; s != nil {
 				c.FailingStep, c.SampleError, c.TraceID = s.failingStep(), s.err(), s.traceID()
 			}

@@ -60,7 +60,7 @@ func (t *Tracker) Snapshot() Snapshot {
 				cv.LastFail = c.lastFail.public(name, r)
 			}
 			if c.state == StateFailing {
-				cv.FirstFail = at(c.m.firstFail)
+				cv.FirstFail = at(c.firstFail)
 			}
 			v.Cells[r] = cv
 		}

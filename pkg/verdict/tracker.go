@@ -271,16 +271,17 @@ type cell struct {
 	region   string   // interned
 	runs     []run    // sorted by slot, arrival order within a slot; at most keepSlots distinct slots
 	agents   []string // the interned agent names runs refer to
-	ext      []extID  // the hashed non-canonical IDs of kept runs (rare)
+	ext      *[]extID // the hashed non-canonical IDs of kept runs (rare)
 	base     machine  // the machine after the slots already pruned
 	lastData int64    // Unix ns
 	latest   sample   // absent until a pass or fail arrives
 	lastFail *sample
 	state    State
 	// derived by Evaluate from the fields above, not persisted
-	m      machine
-	wFails int32 // failing region-slots among the last Window with runs
-	wN     int32 // region-slots with runs among the last Window
+	firstFail int64 // Unix ns: the replayed machine's first failing slot
+	wFails    int32 // failing region-slots among the last Window with runs
+	wN        int32 // region-slots with runs among the last Window
+	failing   bool  // the replayed machine is failing
 }
 
 // journeyState is everything known about one journey.
@@ -533,9 +534,9 @@ func (t *Tracker) prune(c *cell) {
 		cut = end
 	}
 	c.runs = append(c.runs[:0], c.runs[cut:]...)
-	if len(c.ext) > 0 {
-		c.ext = slices.DeleteFunc(c.ext, func(e extID) bool { return e.slot < c.runs[0].slot })
-		if len(c.ext) == 0 {
+	if c.ext != nil {
+		*c.ext = slices.DeleteFunc(*c.ext, func(e extID) bool { return e.slot < c.runs[0].slot })
+		if len(*c.ext) == 0 {
 			c.ext = nil
 		}
 	}
@@ -601,13 +602,13 @@ func (c *cell) has(r *report.Result, canonical bool, agent int, slot int64, trig
 			}
 		}
 	}
-	if len(c.ext) == 0 && canonical {
+	if c.ext == nil && canonical {
 		return false
 	}
 	if canonical {
 		ext = idHash(r.ID)
 	}
-	for _, e := range c.ext {
+	for _, e := range c.extIDs() {
 		if e.id == ext {
 			return true
 		}
@@ -632,6 +633,14 @@ func (c *cell) slotCount() int {
 	return n
 }
 
+// extIDs returns the hashed non-canonical IDs.
+func (c *cell) extIDs() []extID {
+	if c.ext == nil {
+		return nil
+	}
+	return *c.ext
+}
+
 // add inserts r after the runs of the same or earlier slots, and the hash
 // of its ID when that is not the canonical one.
 func (c *cell) add(r run, ext uint64) {
@@ -641,7 +650,10 @@ func (c *cell) add(r run, ext uint64) {
 	}
 	c.runs = slices.Insert(c.runs, i, r)
 	if r.trigger&runOtherID != 0 {
-		c.ext = append(c.ext, extID{slot: r.slot, id: ext})
+		if c.ext == nil {
+			c.ext = new([]extID)
+		}
+		*c.ext = append(*c.ext, extID{slot: r.slot, id: ext})
 	}
 }
 
