@@ -99,7 +99,7 @@ func TestDeploy_GrafanaDashboardIsValid(t *testing.T) {
 			exprs.WriteString(tg.Expr)
 		}
 	}
-	for _, m := range []string{"vantage_journey_state", "vantage_journey_duration_seconds_bucket", "vantage_step_duration_seconds_bucket", "cloud_region"} {
+	for _, m := range []string{"vantage_journey_state{state=", "vantage_journey_duration_seconds_bucket", "vantage_step_duration_seconds_bucket", "cloud_region"} {
 		if !strings.Contains(exprs.String(), m) {
 			t.Errorf("no panel uses %s", m)
 		}

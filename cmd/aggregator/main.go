@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 	if err != nil {
 		return err
 	}
-	mp, err := derivedMetrics(cfg, reg)
+	mp, err := derivedMetrics(cfg, reg, engine)
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func requireToken(token string, h http.Handler) http.Handler {
 
 // derivedMetrics publishes the aggregator's counters over OTLP to every
 // forward endpoint (best-effort, every 30 s).
-func derivedMetrics(cfg *config.AggregatorConfig, reg *telemetry.Registry) (*sdkmetric.MeterProvider, error) {
+func derivedMetrics(cfg *config.AggregatorConfig, reg *telemetry.Registry, engine *alert.Engine) (*sdkmetric.MeterProvider, error) {
 	opts := []sdkmetric.Option{sdkmetric.WithResource(resource.NewSchemaless(
 		semconv.ServiceName("vantage-aggregator"), semconv.ServiceInstanceID(cfg.Aggregator.Name)))}
 	ctx := context.Background()
@@ -326,7 +326,11 @@ func derivedMetrics(cfg *config.AggregatorConfig, reg *telemetry.Registry) (*sdk
 		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(30*time.Second))))
 	}
 	mp := sdkmetric.NewMeterProvider(opts...)
-	if err := reg.RegisterOTLP(mp.Meter("github.com/vantage-fleet/vantage/cmd/aggregator")); err != nil {
+	meter := mp.Meter("github.com/vantage-fleet/vantage/cmd/aggregator")
+	if err := reg.RegisterOTLP(meter); err != nil {
+		return nil, err
+	}
+	if err := registerVerdictMetrics(meter, engine); err != nil {
 		return nil, err
 	}
 	return mp, nil

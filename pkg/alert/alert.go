@@ -76,6 +76,8 @@ const (
 	AnnSampleError      = "sample_error"
 	AnnTraceID          = "trace_id"
 	AnnRunbook          = "runbook_url"
+	// AnnJourneys lists the failing journeys of a suspect prober.
+	AnnJourneys = "journeys"
 )
 
 // maxAnnotation bounds an annotation value (an error message can be long).
@@ -99,6 +101,14 @@ func FromCondition(c verdict.Condition, red *report.Redactor, runbookBase string
 	if c.Agent != "" {
 		labels["agent"] = c.Agent
 	}
+	if c.Alert == verdict.AlertProberSuspect {
+		// A suspect prober is one alert per agent; which of its journeys
+		// fail changes from slot to slot and goes in an annotation, so that
+		// it does not re-notify at every change.
+		delete(labels, "journey")
+		delete(labels, "kind")
+		delete(labels, "components")
+	}
 	if c.Incident != "" {
 		labels["incident"] = c.Incident
 	}
@@ -119,6 +129,9 @@ func FromCondition(c verdict.Condition, red *report.Redactor, runbookBase string
 			v = v[:maxAnnotation] + "…"
 		}
 		ann[k] = v
+	}
+	if c.Alert == verdict.AlertProberSuspect {
+		put(AnnJourneys, strings.Join(c.Journeys, ","))
 	}
 	put(AnnFailingStep, c.FailingStep)
 	put(AnnSampleError, c.SampleError)

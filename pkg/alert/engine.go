@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -97,16 +98,16 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e := &Engine{tr: verdict.New(opts.Verdict), store: store, alerts: map[string]Alert{}, red: opts.Redactor,
 		runbook: opts.Alerts.RunbookBase, resend: resend, now: opts.Now, log: opts.Logger,
 		latency: status.NewHistogram(status.DefaultLatencyBounds()), lastSend: opts.Now()}
-	state, alerts, err := store.Load()
+	restored := false
+	alerts, err := store.Load(func(meta []byte, journeys iter.Seq2[string, []byte]) error {
+		restored = true
+		return e.tr.RestoreRecords(meta, journeys)
+	})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, fmt.Errorf("alert engine: restore: %w", err)
 	}
-	if state != nil {
-		if err := e.tr.RestoreState(state); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("alert engine: restore: %w", err)
-		}
+	if restored {
 		e.alerts = alerts
 	}
 	e.pipe = newPipeline(store, specs, opts.RetryBase, opts.Logger, opts.Now)
@@ -250,14 +251,16 @@ func (e *Engine) evaluate(now time.Time) {
 }
 
 func (e *Engine) save(now time.Time) {
-	b, err := e.tr.MarshalState()
+	// Only the journeys changed since the last save are encoded and written.
+	ch, err := e.tr.Changes()
 	if err == nil {
-		err = e.store.SaveVerdict(b, e.alerts)
+		err = e.store.SaveVerdict(ch, e.tr.AppendRecord, e.alerts)
 	}
 	if err != nil {
 		e.log.Error("saving verdict state failed", "err", err)
 		return
 	}
+	e.tr.MarkSaved()
 	e.dirty, e.lastSave = false, now
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +23,10 @@ import (
 // rssWorkerEnv, when set in the environment of this test binary, makes it
 // the aggregator-state worker instead of running tests (see runRSSWorker).
 const rssWorkerEnv = "VANTAGE_BENCH_AGGREGATOR_RSS_WORKER"
+
+// rssProfileEnv, when set to a directory, makes the worker write
+// cpu.pprof (the whole build) and heap.pprof (the live state) there.
+const rssProfileEnv = "VANTAGE_BENCH_AGGREGATOR_RSS_PROFILE"
 
 // The state the benchmark builds.
 const (
@@ -69,6 +74,17 @@ func BenchmarkAggregatorRSS_10kJourneys20Regions(b *testing.B) {
 // aggregator does, and prints its peak and current RSS and live heap.
 func runRSSWorker(dir string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "aggregator worker:", err); return 1 }
+	profDir := os.Getenv(rssProfileEnv)
+	if profDir != "" {
+		f, err := os.Create(filepath.Join(profDir, "cpu.pprof"))
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+	}
 	const iv = 30 * time.Second
 	base := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	clk := &clock{t: base}
@@ -135,6 +151,17 @@ func runRSSWorker(dir string) int {
 	}
 	if n := len(e.Snapshot().Journeys); n != rssJourneys {
 		return fail(fmt.Errorf("state holds %d journeys, want %d", n, rssJourneys))
+	}
+	if profDir != "" {
+		pprof.StopCPUProfile()
+		f, err := os.Create(filepath.Join(profDir, "heap.pprof"))
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return fail(err)
+		}
 	}
 	runtime.GC()
 	var ms runtime.MemStats

@@ -275,7 +275,11 @@ func SlackText(a Alert) string {
 	}
 	line("Scope", a.Labels["scope"])
 	line("Regions", a.Labels["regions"])
-	line("Journeys", a.Labels["journey"])
+	journeys := a.Labels["journey"]
+	if journeys == "" {
+		journeys = a.Annotations[AnnJourneys]
+	}
+	line("Journeys", journeys)
 	line("Since", a.Annotations[AnnFirstFailingSlot])
 	line("Step", slackEscape(a.Annotations[AnnFailingStep]))
 	if e := a.Annotations[AnnSampleError]; e != "" {

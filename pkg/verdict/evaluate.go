@@ -4,12 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/vantage-fleet/vantage/pkg/report"
 )
 
 // Alert names, shared with pkg/alert and the Alertmanager inhibit rule.
@@ -88,36 +87,58 @@ type Outcome struct {
 // ForgetAfter, and returns what changed since the previous Evaluate.
 func (t *Tracker) Evaluate(now time.Time) Outcome {
 	var out Outcome
+	nowNs := now.UnixNano()
 	for name, j := range t.journeys {
-		if now.Sub(j.LastSeen) > t.cfg.ForgetAfter {
+		if nowNs-j.lastSeen > int64(t.cfg.ForgetAfter) {
 			delete(t.journeys, name)
+			t.removed[name] = true
+			t.names = nil
 		}
 	}
 	suspects := map[[2]string]*Condition{} // (region, agent)
 	names := t.journeyNames()
 	for _, name := range names {
 		j := t.journeys[name]
+		// Without new results, membership change or a cell reaching its
+		// no-data deadline, nothing of this journey can change.
+		if !j.dirty && j.membersGen == t.membersGen && nowNs < j.nextSilence && nowNs >= j.lastSilence && len(j.suspects) == 0 {
+			continue
+		}
 		// Replaying region-slots is the costly part: only journeys that
 		// received results since the last Evaluate are replayed.
 		if j.dirty {
 			failed := failedSlots(j)
-			for region, c := range j.Cells {
-				c.replay(&t.cfg, region, failed)
-				c.suspects = t.suspectAgents(c)
+			clear(j.suspects)
+			for i := range j.cells {
+				c := &j.cells[i]
+				c.replay(&t.cfg, failed)
+				if s := t.suspectAgents(c); len(s) > 0 {
+					if j.suspects == nil {
+						j.suspects = map[string][]string{}
+					}
+					j.suspects[c.region] = s
+				}
 			}
 			j.dirty = false
 		}
-		for _, region := range sortedKeys(j.Cells) {
-			c := j.Cells[region]
-			st := t.cellState(j, c, region, now)
-			if st != c.State {
-				out.Cells = append(out.Cells, CellChange{Journey: name, Region: region, From: c.State, To: st})
-				c.State = st
+		noData := int64(t.noData(j))
+		j.membersGen, j.nextSilence, j.lastSilence, j.silentCells = t.membersGen, math.MaxInt64, math.MinInt64, 0
+		for i := range j.cells {
+			c := &j.cells[i]
+			region := c.region
+			st := t.cellState(j, c, now)
+			if st != c.state {
+				out.Cells = append(out.Cells, CellChange{Journey: name, Region: region, From: c.state, To: st})
+				c.state = st
+				j.unsaved = true
 			}
 			if !st.HasData() {
+				j.silentCells++
+				j.lastSilence = max(j.lastSilence, c.lastData+noData)
 				continue
 			}
-			for _, agent := range c.suspects {
+			j.nextSilence = min(j.nextSilence, c.lastData+noData)
+			for _, agent := range j.suspects[region] {
 				k := [2]string{region, agent}
 				sc := suspects[k]
 				if sc == nil {
@@ -126,12 +147,14 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 					suspects[k] = sc
 				}
 				sc.Journeys = append(sc.Journeys, name)
-				if c.LastFail != nil && c.LastFail.Agent == agent {
-					sc.FailingStep, sc.SampleError, sc.TraceID = c.LastFail.FailingStep, c.LastFail.Error, c.LastFail.TraceID
+				if c.lastFail != nil && c.lastFail.agent() == agent {
+					sc.FailingStep, sc.SampleError, sc.TraceID = c.lastFail.failingStep(), c.lastFail.err(), c.lastFail.traceID()
 				}
 			}
 		}
-		j.Scope = t.scope(j, j.Scope)
+		if sc := t.scope(j, j.scope); sc != j.scope {
+			j.scope, j.unsaved = sc, true
+		}
 	}
 	conds := t.productConditions(names)
 	for _, sc := range suspects {
@@ -168,49 +191,57 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 	return out
 }
 
-// failedSlots maps each slot (Unix ns) to the regions where its
+// failedSlots counts, per slot (Unix ns), the regions where its
 // region-slot failed.
-func failedSlots(j *journeyState) map[int64][]string {
-	out := map[int64][]string{}
-	for r, c := range j.Cells {
-		for i := range c.Slots {
-			if f, p := c.Slots[i].outcome(); f > p {
-				k := c.Slots[i].Slot.UnixNano()
-				out[k] = append(out[k], r)
+func failedSlots(j *journeyState) map[int64]int {
+	out := map[int64]int{}
+	for ci := range j.cells {
+		c := &j.cells[ci]
+		for i := 0; i < len(c.runs); {
+			end := slotEnd(c.runs, i)
+			if f, p := outcome(c.runs[i:end]); f > p {
+				out[c.runs[i].slot]++
 			}
+			i = end
 		}
 	}
 	return out
 }
 
-// replay runs the cell's machine over its kept region-slots.
-func (c *cell) replay(cfg *Config, region string, failed map[int64][]string) {
-	m := c.Base
-	for i := range c.Slots {
-		rs := failed[c.Slots[i].Slot.UnixNano()]
-		corroborated := len(rs) > 1 || (len(rs) == 1 && rs[0] != region)
-		m.step(cfg, &c.Slots[i], corroborated)
+// replay runs the cell's machine over its kept region-slots. A slot is
+// corroborated when it also failed in another region.
+func (c *cell) replay(cfg *Config, failed map[int64]int) {
+	m := c.base
+	for i := 0; i < len(c.runs); {
+		end := slotEnd(c.runs, i)
+		others := failed[c.runs[i].slot]
+		if f, p := outcome(c.runs[i:end]); f > p {
+			others--
+		}
+		m.step(cfg, c.runs[i:end], others > 0)
+		i = end
 	}
-	c.m = m
+	c.failing, c.firstFail = m.failing, m.firstFail
+	f, n := c.failCount(cfg.Window)
+	c.wFails, c.wN = int32(f), int32(n)
 }
 
 // cellState applies the no-data rule and the replayed machine.
-func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Time) State {
-	m := c.m
-	if now.Sub(c.LastData) >= t.noData(j) {
+func (t *Tracker) cellState(j *journeyState, c *cell, now time.Time) State {
+	if now.UnixNano()-c.lastData >= int64(t.noData(j)) {
 		switch {
 		case !t.members.Known:
 			return StateNoData
-		case len(t.members.Probers[region]) == 0:
+		case len(t.members.Probers[c.region]) == 0:
 			return StateBlind
 		default:
 			return StateMissing
 		}
 	}
-	if m.Failing {
+	if c.failing {
 		return StateFailing
 	}
-	if r, n := c.failRatio(t.cfg.Window); n > 0 && r >= t.cfg.DegradedRatio {
+	if c.wN > 0 && float64(c.wFails)/float64(c.wN) >= t.cfg.DegradedRatio {
 		return StateDegraded
 	}
 	return StateOK
@@ -219,9 +250,20 @@ func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Ti
 // failRatio is the share of failing region-slots among the last window
 // slots that have runs, and how many there were.
 func (c *cell) failRatio(window int) (float64, int) {
-	fails, n := 0, 0
-	for i := len(c.Slots) - 1; i >= 0 && n < window; i-- {
-		f, p := c.Slots[i].outcome()
+	fails, n := c.failCount(window)
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(fails) / float64(n), n
+}
+
+// failCount counts the failing region-slots among the last window slots
+// that have runs, and those slots.
+func (c *cell) failCount(window int) (fails, n int) {
+	for end := len(c.runs); end > 0 && n < window; {
+		start := slotStart(c.runs, end)
+		f, p := outcome(c.runs[start:end])
+		end = start
 		if f+p == 0 {
 			continue
 		}
@@ -230,10 +272,16 @@ func (c *cell) failRatio(window int) (float64, int) {
 			fails++
 		}
 	}
-	if n == 0 {
-		return 0, 0
+	return fails, n
+}
+
+// slotStart returns the first index of the region-slot ending before end.
+func slotStart(runs []run, end int) int {
+	i := end - 1
+	for i > 0 && runs[i-1].slot == runs[end-1].slot {
+		i--
 	}
-	return float64(fails) / float64(n), n
+	return i
 }
 
 // suspectAgents applies the agent-local rule: an agent whose latest run
@@ -241,50 +289,59 @@ func (c *cell) failRatio(window int) (float64, int) {
 // over its last Window runs is at least SuspectRatio while the region's
 // other agents, over the same slots, failed less than DegradedRatio.
 func (t *Tracker) suspectAgents(c *cell) []string {
+	if len(c.agents) < 2 {
+		return nil
+	}
 	type hist struct {
+		seen        bool
 		runs, fails int
-		latest      time.Time
-		oldest      time.Time
+		latest      int64
+		oldest      int64
 		latestFail  bool
 	}
-	agents := map[string]*hist{}
-	for i := len(c.Slots) - 1; i >= 0; i-- {
-		s := &c.Slots[i]
-		for _, r := range s.Runs {
-			if r.Status == report.StatusProbeError {
+	agents := make([]hist, len(c.agents))
+	seen := 0
+	for end := len(c.runs); end > 0; {
+		start := slotStart(c.runs, end)
+		for _, r := range c.runs[start:end] {
+			if r.status == runProbeError {
 				continue
 			}
-			h := agents[r.Agent]
-			if h == nil {
-				h = &hist{latest: s.Slot, latestFail: r.Status == report.StatusFail}
-				agents[r.Agent] = h
+			h := &agents[r.agent]
+			if !h.seen {
+				*h = hist{seen: true, latest: r.slot, latestFail: r.status == runFail}
+				seen++
 			}
 			if h.runs < t.cfg.Window {
 				h.runs++
-				h.oldest = s.Slot
-				if r.Status == report.StatusFail {
+				h.oldest = r.slot
+				if r.status == runFail {
 					h.fails++
 				}
 			}
 		}
+		end = start
 	}
-	if len(agents) < 2 {
+	if seen < 2 {
 		return nil
 	}
 	var out []string
-	for _, name := range sortedKeys(agents) {
-		h := agents[name]
+	order := make([]int, len(c.agents))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(c.agents[a], c.agents[b]) })
+	for _, ai := range order {
+		h := agents[ai]
+		if !h.seen {
+			continue
+		}
 		suspect := false
 		if h.latestFail {
 			// Did another agent pass the same slot?
-			for i := range c.Slots {
-				if !c.Slots[i].Slot.Equal(h.latest) {
-					continue
-				}
-				for _, r := range c.Slots[i].Runs {
-					if r.Agent != name && r.Status == report.StatusPass {
-						suspect = true
-					}
+			for _, r := range c.runs {
+				if r.slot == h.latest && int(r.agent) != ai && r.status == runPass {
+					suspect = true
 				}
 			}
 		}
@@ -293,24 +350,19 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 			// an agent that only ran confirmations during a regional outage
 			// is not suspect once the region recovers.
 			runs, fails := 0, 0
-			for i := range c.Slots {
-				if c.Slots[i].Slot.Before(h.oldest) {
+			for _, r := range c.runs {
+				if r.slot < h.oldest || int(r.agent) == ai || r.status == runProbeError {
 					continue
 				}
-				for _, r := range c.Slots[i].Runs {
-					if r.Agent == name || r.Status == report.StatusProbeError {
-						continue
-					}
-					runs++
-					if r.Status == report.StatusFail {
-						fails++
-					}
+				runs++
+				if r.status == runFail {
+					fails++
 				}
 			}
 			suspect = runs > 0 && float64(fails)/float64(runs) < t.cfg.DegradedRatio
 		}
 		if suspect {
-			out = append(out, name)
+			out = append(out, c.agents[ai])
 		}
 	}
 	return out
@@ -322,11 +374,12 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 // incident into a fresh regional page on its way out.
 func (t *Tracker) scope(j *journeyState, prev Scope) Scope {
 	failing, withData := 0, 0
-	for _, c := range j.Cells {
-		if c.State.HasData() {
+	for i := range j.cells {
+		c := &j.cells[i]
+		if c.state.HasData() {
 			withData++
 		}
-		if c.State == StateFailing {
+		if c.state == StateFailing {
 			failing++
 		}
 	}
@@ -347,9 +400,9 @@ func (t *Tracker) scope(j *journeyState, prev Scope) Scope {
 // failingRegions lists the regions where j is failing.
 func failingRegions(j *journeyState) []string {
 	var rs []string
-	for _, r := range sortedKeys(j.Cells) {
-		if j.Cells[r].State == StateFailing {
-			rs = append(rs, r)
+	for i := range j.cells {
+		if j.cells[i].state == StateFailing {
+			rs = append(rs, j.cells[i].region)
 		}
 	}
 	return rs
@@ -367,7 +420,7 @@ func (t *Tracker) productConditions(names []string) []Condition {
 	var failing []member
 	for _, name := range names {
 		j := t.journeys[name]
-		if j.Scope != ScopeNone {
+		if j.scope != ScopeNone {
 			failing = append(failing, member{name, j, strings.Join(failingRegions(j), ",")})
 		}
 	}
@@ -385,8 +438,8 @@ func (t *Tracker) productConditions(names []string) []Condition {
 	}
 	for a := range failing {
 		for b := a + 1; b < len(failing); b++ {
-			if failing[a].regions == failing[b].regions && failing[a].j.Scope == failing[b].j.Scope &&
-				shareAny(failing[a].j.Components, failing[b].j.Components) {
+			if failing[a].regions == failing[b].regions && failing[a].j.scope == failing[b].j.scope &&
+				shareAny(failing[a].j.components, failing[b].j.components) {
 				parent[find(b)] = find(a)
 			}
 		}
@@ -399,7 +452,7 @@ func (t *Tracker) productConditions(names []string) []Condition {
 	for _, root := range sortedKeys(groups) {
 		g := groups[root]
 		first := g[0]
-		c := Condition{Scope: first.j.Scope, Regions: strings.Split(first.regions, ",")}
+		c := Condition{Scope: first.j.scope, Regions: strings.Split(first.regions, ",")}
 		if c.Scope == ScopeGlobal {
 			c.Alert, c.Severity = AlertGlobal, "critical"
 		} else {
@@ -409,34 +462,34 @@ func (t *Tracker) productConditions(names []string) []Condition {
 		var earliest *cell
 		for _, m := range g {
 			c.Journeys = append(c.Journeys, m.name)
-			kinds[m.j.Kind] = true
-			for _, x := range m.j.Components {
+			kinds[m.j.kind] = true
+			for _, x := range m.j.components {
 				comps[x] = true
 			}
 			if c.Runbook == "" {
-				c.Runbook = m.j.Runbook
+				c.Runbook = m.j.runbook
 			}
 			for _, r := range c.Regions {
-				cl := m.j.Cells[r]
-				if cl != nil && (earliest == nil || cl.m.FirstFail.Before(earliest.m.FirstFail)) {
+				cl := m.j.cell(r)
+				if cl != nil && (earliest == nil || cl.firstFail < earliest.firstFail) {
 					earliest = cl
 				}
 			}
 		}
 		c.Kinds, c.Components = sortedKeys(kinds), sortedKeys(comps)
 		if earliest != nil {
-			c.FirstFailingSlot = earliest.m.FirstFail
-			if s := earliest.LastFail; s != nil {
-				c.FailingStep, c.SampleError, c.TraceID = s.FailingStep, s.Error, s.TraceID
+			c.FirstFailingSlot = at(earliest.firstFail)
+			if s := earliest.lastFail; s != nil {
+				c.FailingStep, c.SampleError, c.TraceID = s.failingStep(), s.err(), s.traceID()
 			}
 		}
 		// The incident's identity: its shared component (or its journey when
 		// it has none) and where it fails, stable while journeys join it.
 		base := "journey:" + first.name
-		if len(g) > 1 || len(first.j.Components) > 0 {
+		if len(g) > 1 || len(first.j.components) > 0 {
 			var lists [][]string
 			for _, m := range g {
-				lists = append(lists, m.j.Components)
+				lists = append(lists, m.j.components)
 			}
 			base = "component:" + commonComponent(lists)
 		}
@@ -521,9 +574,13 @@ func (t *Tracker) dataConditions(names []string) []Condition {
 	var out []Condition
 	for _, name := range names {
 		j := t.journeys[name]
+		if j.silentCells == 0 {
+			continue
+		}
 		var missing []string
-		for r, c := range j.Cells {
-			switch c.State {
+		for i := range j.cells {
+			r, c := j.cells[i].region, &j.cells[i]
+			switch c.state {
 			case StateBlind:
 				blind[r] = append(blind[r], name)
 			case StateMissing, StateNoData:
@@ -533,7 +590,7 @@ func (t *Tracker) dataConditions(names []string) []Condition {
 		slices.Sort(missing)
 		if len(missing) > 0 {
 			out = append(out, Condition{Key: AlertResultsMissing + "|" + name, Alert: AlertResultsMissing, Severity: "warning",
-				Journeys: []string{name}, Kinds: []string{j.Kind}, Regions: missing, Components: j.Components, Runbook: j.Runbook,
+				Journeys: []string{name}, Kinds: []string{j.kind}, Regions: missing, Components: j.components, Runbook: j.runbook,
 				Summary: fmt.Sprintf("No results for %s from %s for %d intervals although its probers are alive (or membership is unknown)", name, strings.Join(missing, ", "), t.cfg.NoDataIntervals)})
 		}
 	}
@@ -556,7 +613,13 @@ func shareAny(a, b []string) bool {
 	return false
 }
 
-func (t *Tracker) journeyNames() []string { return sortedKeys(t.journeys) }
+// journeyNames returns the sorted journey names (not to be modified).
+func (t *Tracker) journeyNames() []string {
+	if t.names == nil {
+		t.names = sortedKeys(t.journeys)
+	}
+	return t.names
+}
 
 func sortedKeys[K interface{ ~string | ~int }, V any](m map[K]V) []K {
 	ks := make([]K, 0, len(m))

@@ -1,9 +1,6 @@
 package verdict
 
 import (
-	"encoding/json"
-	"fmt"
-	"sort"
 	"time"
 )
 
@@ -48,14 +45,22 @@ func (t *Tracker) Snapshot() Snapshot {
 	}
 	for _, name := range t.journeyNames() {
 		j := t.journeys[name]
-		v := JourneyView{Name: name, Kind: j.Kind, Scope: j.Scope, Components: j.Components, Runbook: j.Runbook,
-			Interval: j.Interval, Cells: map[string]CellView{}}
-		for r, c := range j.Cells {
+		v := JourneyView{Name: name, Kind: j.kind, Scope: j.scope, Components: j.components, Runbook: j.runbook,
+			Interval: j.interval, Cells: make(map[string]CellView, len(j.cells))}
+		for i := range j.cells {
+			c := &j.cells[i]
+			r := c.region
 			regions[r] = true
 			ratio, _ := c.failRatio(t.cfg.Window)
-			cv := CellView{State: c.State, FailRatio: ratio, LastData: c.LastData, Latest: c.Latest, LastFail: c.LastFail}
-			if c.State == StateFailing {
-				cv.FirstFail = c.m.FirstFail
+			cv := CellView{State: c.state, FailRatio: ratio, LastData: at(c.lastData)}
+			if c.latest.present() {
+				cv.Latest = c.latest.public(name, r)
+			}
+			if c.lastFail != nil {
+				cv.LastFail = c.lastFail.public(name, r)
+			}
+			if c.state == StateFailing {
+				cv.FirstFail = at(c.firstFail)
 			}
 			v.Cells[r] = cv
 		}
@@ -75,64 +80,4 @@ func (t *Tracker) Open() []Condition {
 		out = append(out, t.open[k])
 	}
 	return out
-}
-
-// stateVersion is bumped when the encoding changes incompatibly.
-const stateVersion = 1
-
-type encoded struct {
-	Version  int                      `json:"version"`
-	Journeys map[string]*journeyState `json:"journeys"`
-	Members  Membership               `json:"members"`
-	Open     map[string]Condition     `json:"open"`
-	Counters Counters                 `json:"counters"`
-}
-
-// MarshalState encodes the whole state (for durable storage).
-func (t *Tracker) MarshalState() ([]byte, error) {
-	return json.Marshal(encoded{Version: stateVersion, Journeys: t.journeys, Members: t.members, Open: t.open, Counters: t.counters})
-}
-
-// maxStateBytes bounds a stored state blob.
-const maxStateBytes = 64 << 20
-
-// RestoreState replaces the state with one from MarshalState. On error the
-// Tracker is unchanged.
-func (t *Tracker) RestoreState(b []byte) error {
-	if len(b) > maxStateBytes {
-		return fmt.Errorf("verdict: state of %d bytes exceeds %d", len(b), maxStateBytes)
-	}
-	var e encoded
-	if err := json.Unmarshal(b, &e); err != nil {
-		return fmt.Errorf("verdict: decode state: %w", err)
-	}
-	if e.Version != stateVersion {
-		return fmt.Errorf("verdict: state version %d, want %d", e.Version, stateVersion)
-	}
-	for name, j := range e.Journeys {
-		if j == nil || j.Cells == nil {
-			return fmt.Errorf("verdict: state: journey %q has no cells", name)
-		}
-		for r, c := range j.Cells {
-			if c == nil {
-				return fmt.Errorf("verdict: state: journey %q region %q is empty", name, r)
-			}
-			if !sort.SliceIsSorted(c.Slots, func(a, b int) bool { return c.Slots[a].Slot.Before(c.Slots[b].Slot) }) {
-				return fmt.Errorf("verdict: state: journey %q region %q slots out of order", name, r)
-			}
-		}
-	}
-	if e.Open == nil {
-		e.Open = map[string]Condition{}
-	}
-	t.journeys, t.members, t.open, t.counters = e.Journeys, e.Members, e.Open, e.Counters
-	// Recompute the derived machines so Snapshot is right before the next Evaluate.
-	for _, j := range t.journeys {
-		failed := failedSlots(j)
-		for r, c := range j.Cells {
-			c.replay(&t.cfg, r, failed)
-		}
-		j.dirty = true
-	}
-	return nil
 }

@@ -1,9 +1,16 @@
 package verdict
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+	"unique"
 
 	"github.com/vantage-fleet/vantage/pkg/report"
 )
@@ -26,37 +33,182 @@ type Sample struct {
 	Duration    time.Duration  `json:"duration_ns"`
 }
 
-func sampleOf(r *report.Result) Sample {
-	s := Sample{ID: r.ID, Journey: r.Journey, Region: r.Region, Agent: r.Agent, Slot: r.Slot.UTC(),
-		Trigger: r.Trigger, Status: r.Status, ErrorType: string(r.ErrorType), Error: r.Error,
-		TraceID: r.TraceID, Duration: r.Duration}
-	if st := r.FailingStep(); st != nil {
-		s.FailingStep = st.Name
+// sample is the compact form of a Sample kept per cell: the journey and
+// region are the cell's, the Result and trace IDs share one string, the
+// names and error text are one interned detail (one copy per distinct
+// detail in the process) and the times are Unix nanoseconds.
+type sample struct {
+	ids            string // the Result ID, then the trace ID; "" means no sample
+	idLen          uint16 // the length of the Result ID in ids
+	packed         uint8  // packedID, packedTrace: stored as bytes, shown as lower-case hex
+	trigger        uint8  // index in triggerCodes
+	status         uint8  // index in statusCodes
+	detail         unique.Handle[sampleDetail]
+	slot, duration int64
+}
+
+// sampleDetail is the part of a sample that repeats across cells.
+type sampleDetail struct {
+	agent, errorType, err, failingStep string
+}
+
+// Flags of sample.packed.
+const (
+	packedID    = 1
+	packedTrace = 2
+)
+
+func newSample(id, traceID string, d sampleDetail, slot, duration int64, trigger report.Trigger, status report.Status) sample {
+	s := sample{detail: unique.Make(d), slot: slot, duration: duration,
+		trigger: uint8(slices.Index(triggerCodes, trigger)), status: uint8(slices.Index(statusCodes, status))}
+	b := make([]byte, 0, len(id)+len(traceID))
+	if isLowerHex(id) {
+		b, _ = hex.AppendDecode(b, []byte(id)) // checked by isLowerHex
+		s.packed |= packedID
+	} else {
+		b = append(b, id...)
 	}
+	s.idLen = uint16(len(b))
+	if isLowerHex(traceID) {
+		b, _ = hex.AppendDecode(b, []byte(traceID))
+		s.packed |= packedTrace
+	} else {
+		b = append(b, traceID...)
+	}
+	s.ids = string(b)
 	return s
 }
 
-// run is one counted run of a region-slot.
-type run struct {
-	ID     string        `json:"id"`
-	Agent  string        `json:"agent"`
-	Status report.Status `json:"status"`
+// isLowerHex reports whether s is a non-empty even-length lower-case hex
+// string (so that decoding and encoding it again gives s back).
+func isLowerHex(s string) bool {
+	if s == "" || len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
-// slotRec is a region-slot: every run of one slot in one region, scheduled
-// and confirmation runs together.
-type slotRec struct {
-	Slot time.Time `json:"slot"`
-	Runs []run     `json:"runs"`
+func sampleOf(r *report.Result) sample {
+	d := sampleDetail{agent: r.Agent, errorType: string(r.ErrorType), err: r.Error}
+	if st := r.FailingStep(); st != nil {
+		d.failingStep = st.Name
+	}
+	return newSample(r.ID, r.TraceID, d, r.Slot.UnixNano(), int64(r.Duration), r.Trigger, r.Status)
+}
+
+func (s *sample) present() bool { return s.ids != "" }
+func (s *sample) id() string {
+	if s.packed&packedID != 0 {
+		return hex.EncodeToString([]byte(s.ids[:s.idLen]))
+	}
+	return s.ids[:s.idLen]
+}
+
+func (s *sample) traceID() string {
+	if s.packed&packedTrace != 0 {
+		return hex.EncodeToString([]byte(s.ids[s.idLen:]))
+	}
+	return s.ids[s.idLen:]
+}
+func (s *sample) d() sampleDetail     { return s.detail.Value() }
+func (s *sample) agent() string       { return s.d().agent }
+func (s *sample) err() string         { return s.d().err }
+func (s *sample) failingStep() string { return s.d().failingStep }
+
+// public is the Sample of journey j in region.
+func (s *sample) public(journey, region string) *Sample {
+	d := s.d()
+	return &Sample{ID: s.id(), Journey: journey, Region: region, Agent: d.agent, Slot: at(s.slot), Trigger: triggerCodes[s.trigger],
+		Status: statusCodes[s.status], ErrorType: d.errorType, Error: d.err, FailingStep: d.failingStep, TraceID: s.traceID(),
+		Duration: time.Duration(s.duration)}
+}
+
+// intern returns the process-wide copy of s, so that the names repeated
+// in every cell (agents, kinds, components, error texts) are stored once
+// and do not pin the buffers the Result was decoded from.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// at converts Unix nanoseconds back to a UTC time; 0 is the zero time.
+func at(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// runStatus is a run's status in one byte.
+type runStatus uint8
+
+const (
+	runPass runStatus = iota
+	runFail
+	runProbeError
+)
+
+func runStatusOf(s report.Status) runStatus {
+	switch s {
+	case report.StatusPass:
+		return runPass
+	case report.StatusFail:
+		return runFail
+	}
+	return runProbeError
+}
+
+// run is one counted run of a region-slot. It holds no pointer, so the
+// garbage collector does not scan the run arrays. A re-sent Result is a
+// duplicate: one with the canonical ID (report.ResultID of journey, region,
+// agent, slot, trigger) is recognised by agent, slot and trigger; the hash
+// of any other ID is kept in cell.ext.
+type run struct {
+	slot    int64  // Unix ns
+	agent   uint16 // index into cell.agents
+	status  runStatus
+	trigger uint8 // index into triggerCodes, | runOtherID
+}
+
+// runOtherID marks a run whose Result ID is not the canonical one.
+const runOtherID = 0x80
+
+// extID is the hash of a non-canonical Result ID of a kept run.
+type extID struct {
+	slot int64
+	id   uint64
+}
+
+// idHash is the first 8 bytes of the SHA-256 of a Result ID: collisions
+// among the few runs of one cell are out of reach.
+func idHash(id string) uint64 {
+	sum := sha256.Sum256([]byte(id))
+	return binary.LittleEndian.Uint64(sum[:8])
+}
+
+// slotEnd returns the index after the region-slot starting at runs[i].
+func slotEnd(runs []run, i int) int {
+	j := i + 1
+	for j < len(runs) && runs[j].slot == runs[i].slot {
+		j++
+	}
+	return j
 }
 
 // outcome returns the failed and passed run counts of a region-slot.
-func (s *slotRec) outcome() (fails, passes int) {
-	for _, r := range s.Runs {
-		switch r.Status {
-		case report.StatusFail:
+func outcome(runs []run) (fails, passes int) {
+	for _, r := range runs {
+		switch r.status {
+		case runFail:
 			fails++
-		case report.StatusPass:
+		case runPass:
 			passes++
 		}
 	}
@@ -66,11 +218,11 @@ func (s *slotRec) outcome() (fails, passes int) {
 // machine is the trip/clear hysteresis, replayed over region-slots in slot
 // order so that the verdict does not depend on the order results arrive in.
 type machine struct {
-	Failing    bool      `json:"failing"`
-	ConsecFail int       `json:"consec_fail"`
-	ConsecPass int       `json:"consec_pass"`
-	RunStart   time.Time `json:"run_start"`
-	FirstFail  time.Time `json:"first_fail"`
+	failing    bool
+	consecFail int32
+	consecPass int32
+	runStart   int64 // Unix ns
+	firstFail  int64 // Unix ns
 }
 
 // step applies one region-slot. corroborated says that the same slot also
@@ -79,58 +231,81 @@ type machine struct {
 // is what lets the confirmation round of the first failure (the other
 // regions' owners re-run the same slot at once) classify a global outage
 // within seconds instead of after each region's next scheduled run.
-func (m *machine) step(cfg *Config, s *slotRec, corroborated bool) {
-	fails, passes := s.outcome()
+func (m *machine) step(cfg *Config, runs []run, corroborated bool) {
+	fails, passes := outcome(runs)
 	if fails+passes == 0 {
 		return
 	}
 	if fails > passes { // most of its runs failed
-		if m.ConsecFail == 0 {
-			m.RunStart = s.Slot
+		if m.consecFail == 0 {
+			m.runStart = runs[0].slot
 		}
 		// Each failed run is a sample: a failed scheduled run plus a failed
 		// confirmation of the same slot trip at once.
-		m.ConsecFail += fails
+		m.consecFail = satAdd(m.consecFail, fails)
 		if corroborated {
-			m.ConsecFail++
+			m.consecFail = satAdd(m.consecFail, 1)
 		}
-		m.ConsecPass = 0
-		if !m.Failing && m.ConsecFail >= cfg.FailuresToTrip {
-			m.Failing, m.FirstFail = true, m.RunStart
+		m.consecPass = 0
+		if !m.failing && int(m.consecFail) >= cfg.FailuresToTrip {
+			m.failing, m.firstFail = true, m.runStart
 		}
 		return
 	}
-	m.ConsecPass++
-	m.ConsecFail = 0
-	if m.Failing && m.ConsecPass >= cfg.SuccessesToClear {
-		m.Failing = false
+	m.consecPass = satAdd(m.consecPass, 1)
+	m.consecFail = 0
+	if m.failing && int(m.consecPass) >= cfg.SuccessesToClear {
+		m.failing = false
 	}
+}
+
+func satAdd(a int32, b int) int32 {
+	if int64(a)+int64(b) > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return a + int32(b)
 }
 
 // cell is the state of one journey in one region.
 type cell struct {
-	Slots    []slotRec `json:"slots"` // sorted by Slot, bounded by keepSlots
-	Base     machine   `json:"base"`  // the machine after the slots already pruned
-	LastData time.Time `json:"last_data"`
-	Latest   *Sample   `json:"latest,omitempty"`
-	LastFail *Sample   `json:"last_fail,omitempty"`
-	State    State     `json:"state"`
+	region   string   // interned
+	runs     []run    // sorted by slot, arrival order within a slot; at most keepSlots distinct slots
+	agents   []string // the interned agent names runs refer to
+	ext      *[]extID // the hashed non-canonical IDs of kept runs (rare)
+	base     machine  // the machine after the slots already pruned
+	lastData int64    // Unix ns
+	latest   sample   // absent until a pass or fail arrives
+	lastFail *sample
+	state    State
 	// derived by Evaluate from the fields above, not persisted
-	m        machine
-	suspects []string
+	firstFail int64 // Unix ns: the replayed machine's first failing slot
+	wFails    int32 // failing region-slots among the last Window with runs
+	wN        int32 // region-slots with runs among the last Window
+	failing   bool  // the replayed machine is failing
 }
 
 // journeyState is everything known about one journey.
 type journeyState struct {
-	Kind       string           `json:"kind"`
-	Interval   time.Duration    `json:"interval"`
-	Components []string         `json:"components,omitempty"`
-	Runbook    string           `json:"runbook,omitempty"`
-	LastSeen   time.Time        `json:"last_seen"`
-	Cells      map[string]*cell `json:"cells"`
-	Scope      Scope            `json:"scope"`
+	kind       string
+	interval   time.Duration
+	components []string
+	runbook    string
+	lastSeen   int64  // Unix ns
+	cells      []cell // sorted by region
+	scope      Scope
 	// dirty: results arrived since the cells were last replayed.
 	dirty bool
+	// unsaved: the durable record is out of date (see Changes).
+	unsaved bool
+	// suspects: the suspect agents per region, derived by Evaluate.
+	suspects map[string][]string
+	// As of the journey's last evaluation: the membership generation, the
+	// earliest time (Unix ns) a cell with data goes silent, the latest a
+	// silent one stops being silent (only if the clock went back), and the
+	// cells without data.
+	membersGen               uint64
+	nextSilence, lastSilence int64
+	silentCells              int
 }
 
 // Tracker holds the verdict state. It is not safe for concurrent use; its
@@ -141,6 +316,12 @@ type Tracker struct {
 	members  Membership
 	open     map[string]Condition
 	counters Counters
+	// removed holds the journeys dropped since the last MarkSaved.
+	removed map[string]bool
+	// names caches the sorted journey names; nil when stale.
+	names []string
+	// membersGen counts SetMembership calls.
+	membersGen uint64
 }
 
 // New returns an empty Tracker. Zero thresholds in cfg take the defaults.
@@ -172,7 +353,7 @@ func New(cfg Config) *Tracker {
 			*f.p = f.v
 		}
 	}
-	return &Tracker{cfg: cfg, journeys: map[string]*journeyState{}, open: map[string]Condition{}}
+	return &Tracker{cfg: cfg, journeys: map[string]*journeyState{}, open: map[string]Condition{}, removed: map[string]bool{}}
 }
 
 // Config returns the thresholds in use.
@@ -207,58 +388,181 @@ func (t *Tracker) Accept(r report.Result, now time.Time) error {
 		t.counters.SlotOld++
 		return fmt.Errorf("%w: slot %s is older than %s", ErrSlotOld, r.Slot.UTC().Format(time.RFC3339), t.cfg.MaxSlotAge)
 	}
+	slot, nowNs := r.Slot.UnixNano(), now.UnixNano()
 	j := t.journeys[r.Journey]
-	if j == nil {
-		j = &journeyState{Cells: map[string]*cell{}, Scope: ScopeNone}
-		t.journeys[r.Journey] = j
+	c := (*cell)(nil)
+	if j != nil {
+		c = j.cell(r.Region)
 	}
-	c := j.Cells[r.Region]
-	if c != nil && len(c.Slots) >= t.keepSlots() && r.Slot.Before(c.Slots[0].Slot) {
+	if c != nil && len(c.runs) > 0 && slot < c.runs[0].slot && c.slotCount() >= t.keepSlots() {
 		t.counters.SlotOld++
 		return fmt.Errorf("%w: slot %s precedes the kept history", ErrSlotOld, r.Slot.UTC().Format(time.RFC3339))
 	}
-	if c != nil && c.has(r.ID) {
+	// A Result whose ID is the canonical one (report.ResultID of its
+	// fields) is identified by its agent, slot and trigger, which the run
+	// keeps anyway; only other IDs are kept, hashed, in cell.ext.
+	trig := uint8(slices.Index(triggerCodes, r.Trigger))
+	canonical := r.ID == report.ResultID(r.Journey, r.Region, r.Agent, r.Slot, r.Trigger)
+	agent := -1
+	if c != nil {
+		agent = slices.Index(c.agents, r.Agent)
+	}
+	var ext uint64
+	if !canonical {
+		trig |= runOtherID
+		ext = idHash(r.ID)
+	}
+	if c != nil && c.has(&r, canonical, agent, slot, trig, ext) {
 		t.counters.Duplicate++
 		return ErrDuplicate
 	}
+	if c != nil && agent < 0 && len(c.agents) >= maxAgentsPerCell {
+		t.counters.Invalid++
+		return fmt.Errorf("%w: more than %d agents in region %q", ErrInvalid, maxAgentsPerCell, r.Region)
+	}
+	if j == nil {
+		j = &journeyState{scope: ScopeNone}
+		t.journeys[strings.Clone(r.Journey)] = j
+		t.names = nil
+		delete(t.removed, r.Journey)
+	}
 	// The newest result describes the journey (kind, interval, components
 	// and runbook follow config changes).
-	if !r.Slot.Before(j.LastSeen) || j.Kind == "" {
-		j.Kind, j.Interval, j.Runbook = r.Kind, r.Interval, r.Runbook
-		j.Components = append([]string(nil), r.Components...)
-		sort.Strings(j.Components)
+	if slot >= j.lastSeen || j.kind == "" {
+		j.describe(&r)
 	}
-	if now.After(j.LastSeen) {
-		j.LastSeen = now
+	if nowNs > j.lastSeen {
+		j.lastSeen = nowNs
 	}
 	if c == nil {
-		c = &cell{LastData: now, State: StateOK}
-		j.Cells[r.Region] = c
+		c = j.addCell(cell{region: intern(r.Region), lastData: nowNs, state: StateOK})
+	}
+	if agent < 0 {
+		agent = len(c.agents)
+		c.agents = append(c.agents, intern(r.Agent))
 	}
 	t.counters.Accepted++
-	j.dirty = true
+	j.dirty, j.unsaved = true, true
 	if r.Status == report.StatusProbeError {
+		// Keep the run's ID so that a re-send is still a duplicate;
+		// outcome and the agent ratios skip such runs.
 		t.counters.ProbeErrors++
-		c.remember(r.ID, r.Slot)
+		c.add(run{slot: slot, agent: uint16(agent), status: runProbeError, trigger: trig}, ext)
+		t.prune(c)
 		return nil
 	}
-	s := sampleOf(&r)
-	if c.Latest == nil || !s.Slot.Before(c.Latest.Slot) {
-		c.Latest = &s
+	fresh := !c.latest.present() || slot >= c.latest.slot
+	if fresh {
+		c.latest = sampleOf(&r)
 	}
-	if s.Status == report.StatusFail && (c.LastFail == nil || !s.Slot.Before(c.LastFail.Slot)) {
-		c.LastFail = &s
+	if r.Status == report.StatusFail && (c.lastFail == nil || slot >= c.lastFail.slot) {
+		if fresh {
+			s := c.latest
+			c.lastFail = &s
+		} else {
+			s := sampleOf(&r)
+			c.lastFail = &s
+		}
 	}
 	// A late replay of an old slot is history, not fresh data.
-	if r.Slot.After(now.Add(-t.noData(j))) && now.After(c.LastData) {
-		c.LastData = now
+	if r.Slot.After(now.Add(-t.noData(j))) && nowNs > c.lastData {
+		c.lastData = nowNs
 	}
-	c.add(r.Slot, run{ID: r.ID, Agent: r.Agent, Status: r.Status})
-	for len(c.Slots) > t.keepSlots() {
-		c.Base.step(&t.cfg, &c.Slots[0], false)
-		c.Slots = c.Slots[1:]
-	}
+	c.add(run{slot: slot, agent: uint16(agent), status: runStatusOf(r.Status), trigger: trig}, ext)
+	t.prune(c)
 	return nil
+}
+
+// maxAgentsPerCell bounds the distinct agents of one (journey, region).
+const maxAgentsPerCell = 1 << 12
+
+// cell returns the journey's cell in region, or nil.
+func (j *journeyState) cell(region string) *cell {
+	i, ok := slices.BinarySearchFunc(j.cells, region, func(c cell, r string) int { return strings.Compare(c.region, r) })
+	if !ok {
+		return nil
+	}
+	return &j.cells[i]
+}
+
+// addCell inserts c (whose region is new) and returns it. Pointers to
+// other cells of j are invalid afterwards.
+func (j *journeyState) addCell(c cell) *cell {
+	i, _ := slices.BinarySearchFunc(j.cells, c.region, func(c cell, r string) int { return strings.Compare(c.region, r) })
+	if len(j.cells) == cap(j.cells) { // grow by a quarter, not double: cells are many
+		j.cells = append(make([]cell, 0, len(j.cells)+len(j.cells)/4+1), j.cells...)
+	}
+	j.cells = slices.Insert(j.cells, i, c)
+	return &j.cells[i]
+}
+
+// describe copies the journey's description from r, allocating only what
+// changed.
+func (j *journeyState) describe(r *report.Result) {
+	if j.kind != r.Kind {
+		j.kind = intern(r.Kind)
+	}
+	j.interval = r.Interval
+	if j.runbook != r.Runbook {
+		j.runbook = strings.Clone(r.Runbook)
+	}
+	if slices.Equal(j.components, r.Components) {
+		return
+	}
+	cs := slices.Clone(r.Components)
+	slices.Sort(cs)
+	if slices.Equal(j.components, cs) {
+		return
+	}
+	for i := range cs {
+		cs[i] = intern(cs[i])
+	}
+	j.components = cs
+}
+
+// prune folds the region-slots beyond keepSlots into the base machine and
+// drops the agents no run refers to any more.
+func (t *Tracker) prune(c *cell) {
+	n := c.slotCount()
+	if n <= t.keepSlots() {
+		return
+	}
+	cut := 0
+	for ; n > t.keepSlots(); n-- {
+		end := slotEnd(c.runs, cut)
+		c.base.step(&t.cfg, c.runs[cut:end], false)
+		cut = end
+	}
+	c.runs = append(c.runs[:0], c.runs[cut:]...)
+	if c.ext != nil {
+		*c.ext = slices.DeleteFunc(*c.ext, func(e extID) bool { return e.slot < c.runs[0].slot })
+		if len(*c.ext) == 0 {
+			c.ext = nil
+		}
+	}
+	if len(c.agents) < 2 {
+		return
+	}
+	used := make([]bool, len(c.agents))
+	for _, r := range c.runs {
+		used[r.agent] = true
+	}
+	if !slices.Contains(used, false) {
+		return
+	}
+	remap := make([]uint16, len(c.agents))
+	agents := c.agents[:0]
+	for i, a := range c.agents {
+		if used[i] {
+			remap[i] = uint16(len(agents))
+			agents = append(agents, a)
+		}
+	}
+	clear(c.agents[len(agents):])
+	c.agents = agents
+	for i := range c.runs {
+		c.runs[i].agent = remap[c.runs[i].agent]
+	}
 }
 
 func validate(r *report.Result) error {
@@ -274,6 +578,8 @@ func validate(r *report.Result) error {
 		return bad("id empty or too long")
 	case r.Slot.IsZero():
 		return bad("slot missing")
+	case r.Slot.Year() < 1971 || r.Slot.Year() > 2200:
+		return bad("slot out of range")
 	case !r.Status.Valid():
 		return bad(fmt.Sprintf("status %q", r.Status))
 	case !r.Trigger.Valid():
@@ -286,11 +592,31 @@ func validate(r *report.Result) error {
 	return nil
 }
 
-// has reports whether the run with id is already counted in the cell.
-func (c *cell) has(id string) bool {
-	for i := range c.Slots {
-		for _, r := range c.Slots[i].Runs {
-			if r.ID == id {
+// has reports whether the run of r (with the canonical ID or not, its
+// agent index or -1, slot, trigger byte and ID hash) is already counted.
+func (c *cell) has(r *report.Result, canonical bool, agent int, slot int64, trig uint8, ext uint64) bool {
+	if canonical && agent >= 0 {
+		for _, x := range c.runs {
+			if x.slot == slot && int(x.agent) == agent && x.trigger == trig {
+				return true
+			}
+		}
+	}
+	if c.ext == nil && canonical {
+		return false
+	}
+	if canonical {
+		ext = idHash(r.ID)
+	}
+	for _, e := range c.extIDs() {
+		if e.id == ext {
+			return true
+		}
+	}
+	if !canonical {
+		// Another run's canonical ID may have been re-sent in this one.
+		for _, x := range c.runs {
+			if x.trigger&runOtherID == 0 && report.ResultID(r.Journey, r.Region, c.agents[x.agent], at(x.slot), triggerCodes[x.trigger]) == r.ID {
 				return true
 			}
 		}
@@ -298,26 +624,42 @@ func (c *cell) has(id string) bool {
 	return false
 }
 
-// remember keeps a probe_error run's ID so that a re-send is still a
-// duplicate; outcome and the agent ratios skip such runs.
-func (c *cell) remember(id string, slot time.Time) {
-	c.add(slot, run{ID: id, Status: report.StatusProbeError})
+// slotCount returns how many region-slots the cell keeps.
+func (c *cell) slotCount() int {
+	n := 0
+	for i := 0; i < len(c.runs); i = slotEnd(c.runs, i) {
+		n++
+	}
+	return n
 }
 
-func (c *cell) add(slot time.Time, r run) {
-	i := sort.Search(len(c.Slots), func(i int) bool { return !c.Slots[i].Slot.Before(slot) })
-	if i < len(c.Slots) && c.Slots[i].Slot.Equal(slot) {
-		c.Slots[i].Runs = append(c.Slots[i].Runs, r)
-		return
+// extIDs returns the hashed non-canonical IDs.
+func (c *cell) extIDs() []extID {
+	if c.ext == nil {
+		return nil
 	}
-	c.Slots = append(c.Slots, slotRec{})
-	copy(c.Slots[i+1:], c.Slots[i:])
-	c.Slots[i] = slotRec{Slot: slot.UTC(), Runs: []run{r}}
+	return *c.ext
+}
+
+// add inserts r after the runs of the same or earlier slots, and the hash
+// of its ID when that is not the canonical one.
+func (c *cell) add(r run, ext uint64) {
+	i := len(c.runs)
+	for i > 0 && c.runs[i-1].slot > r.slot {
+		i--
+	}
+	c.runs = slices.Insert(c.runs, i, r)
+	if r.trigger&runOtherID != 0 {
+		if c.ext == nil {
+			c.ext = new([]extID)
+		}
+		*c.ext = append(*c.ext, extID{slot: r.slot, id: ext})
+	}
 }
 
 // noData is how long a region may stay silent for journey j.
 func (t *Tracker) noData(j *journeyState) time.Duration {
-	return time.Duration(t.cfg.NoDataIntervals) * j.Interval
+	return time.Duration(t.cfg.NoDataIntervals) * j.interval
 }
 
 // SetMembership replaces the fleet view.
@@ -328,6 +670,7 @@ func (t *Tracker) SetMembership(m Membership) {
 		sort.Strings(cp.Probers[r])
 	}
 	t.members = cp
+	t.membersGen++
 }
 
 // Membership returns the fleet view in use.
@@ -335,4 +678,10 @@ func (t *Tracker) Membership() Membership { return t.members }
 
 // Forget drops a journey removed from config; its open conditions resolve
 // at the next Evaluate.
-func (t *Tracker) Forget(journey string) { delete(t.journeys, journey) }
+func (t *Tracker) Forget(journey string) {
+	if _, ok := t.journeys[journey]; ok {
+		delete(t.journeys, journey)
+		t.names = nil
+		t.removed[journey] = true
+	}
+}

@@ -1,8 +1,10 @@
 package verdict
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -408,12 +410,149 @@ func TestVerdict_HistoryIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := tr.journeys["api"].Cells["eu"]
-	if len(c.Slots) > tr.keepSlots() {
-		t.Fatalf("%d slots kept, bound %d", len(c.Slots), tr.keepSlots())
+	c := tr.journeys["api"].cell("eu")
+	if n := c.slotCount(); n > tr.keepSlots() {
+		t.Fatalf("%d slots kept, bound %d", n, tr.keepSlots())
 	}
 	if err := tr.Accept(res("api", "eu", "eu-2", 3, C, F), t0.Add(500*interval)); !errors.Is(err, ErrSlotOld) {
 		t.Fatalf("a result before the kept history: %v", err)
+	}
+}
+
+// richState builds a tracker whose state uses every part of the encoding:
+// several agents, confirmations, probe errors, failures with samples,
+// non-canonical and non-hex IDs, fractional slots and an open incident.
+func richState(t testing.TB) *Tracker {
+	tr := New(DefaultConfig())
+	tr.SetMembership(*three)
+	accept := func(r report.Result, now time.Time) {
+		if err := tr.Accept(r, now); err != nil {
+			t.Fatalf("accept %s: %v", r.ID, err)
+		}
+	}
+	for k := 0; k < 20; k++ {
+		now := t0.Add(time.Duration(k) * interval)
+		for _, r := range passAll("clone", k) {
+			accept(r, now)
+		}
+		st := P
+		if k >= 17 {
+			st = F
+		}
+		accept(res("api", "eu", "eu-1", k, S, st), now)
+		accept(res("api", "us", "us-1", k, S, P), now)
+		if k%5 == 0 {
+			accept(res("api", "eu", "eu-2", k, C, E), now)
+		}
+		odd := res("push", "ap", "ap-1", k, S, P)
+		odd.ID, odd.TraceID = fmt.Sprintf("custom-id-%d", k), "NOT-HEX"
+		odd.Slot = odd.Slot.Add(123456789 * time.Nanosecond)
+		accept(odd, now)
+		tr.Evaluate(now)
+	}
+	if len(tr.Open()) == 0 {
+		t.Fatal("rich state has no open condition")
+	}
+	return tr
+}
+
+func TestVerdict_StateRoundTripKeepsEveryCellAndSample(t *testing.T) {
+	tr := richState(t)
+	now := t0.Add(19 * interval)
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr2 := New(DefaultConfig())
+	if err := tr2.RestoreState(b); err != nil {
+		t.Fatal(err)
+	}
+	if out := tr2.Evaluate(now); len(out.Changes) != 0 || len(out.Cells) != 0 {
+		t.Fatalf("restored tracker reports changes: %+v", out)
+	}
+	if a, b := snapshotJSON(t, tr), snapshotJSON(t, tr2); a != b {
+		t.Fatalf("snapshot differs after restore:\n%s\n%s", a, b)
+	}
+	// Encoding the restored state gives the same bytes.
+	b1, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := tr2.MarshalState()
+	if err != nil || string(b1) != string(b2) {
+		t.Fatalf("re-encoded state differs (%v)", err)
+	}
+	// Both dedup paths survive: canonical IDs and hashed custom ones.
+	for _, r := range []report.Result{res("api", "eu", "eu-1", 18, S, F), res("api", "eu", "eu-2", 15, C, E)} {
+		if err := tr2.Accept(r, now); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("re-sent %s after restore: %v", r.ID, err)
+		}
+	}
+	odd := res("push", "ap", "ap-1", 19, S, P)
+	odd.ID, odd.Slot = "custom-id-19", odd.Slot.Add(123456789*time.Nanosecond)
+	if err := tr2.Accept(odd, now); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("re-sent custom ID after restore: %v", err)
+	}
+}
+
+// snapshotJSON is the Snapshot as the JSON API shows it.
+func snapshotJSON(t *testing.T, tr *Tracker) string {
+	t.Helper()
+	b, err := json.Marshal(tr.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerdict_DuplicateIsRecognisedWhateverTheIDForm(t *testing.T) {
+	tr := New(DefaultConfig())
+	canon := res("api", "eu", "eu-1", 0, S, P)
+	custom := res("api", "eu", "eu-2", 0, S, P)
+	custom.ID = "agent-chosen-id"
+	for _, r := range []report.Result{canon, custom} {
+		if err := tr.Accept(r, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Accept(r, t0); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("re-send of %s: %v", r.ID, err)
+		}
+	}
+	// A result carrying another run's ID is that run again.
+	thief := res("api", "eu", "eu-3", 0, S, F)
+	thief.ID = canon.ID
+	if err := tr.Accept(thief, t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("a result with another run's canonical ID: %v", err)
+	}
+	// And a run whose canonical ID was used before by a custom-ID result.
+	late := res("api", "eu", "eu-4", 0, S, P)
+	early := res("api", "eu", "eu-5", 0, S, P)
+	early.ID = late.ID
+	if err := tr.Accept(early, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Accept(late, t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("a canonical ID already used by a custom one: %v", err)
+	}
+	if c := tr.Counters(); c.Accepted != 3 || c.Duplicate != 4 {
+		t.Fatalf("counters %+v, want 3 accepted and 4 duplicates", c)
+	}
+}
+
+func TestVerdict_CorruptStateIsRejectedWithoutChange(t *testing.T) {
+	tr := richState(t)
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := New(DefaultConfig())
+	for _, cut := range []int{len(b) - 1, len(b) / 2, 20} {
+		if err := target.RestoreState(b[:cut]); err == nil {
+			t.Fatalf("a state cut at %d bytes of %d was accepted", cut, len(b))
+		}
+	}
+	if len(target.Snapshot().Journeys) != 0 {
+		t.Fatal("a rejected state changed the tracker")
 	}
 }
 
@@ -423,6 +562,8 @@ func FuzzRestoreState(f *testing.F) {
 	tr.Evaluate(t0)
 	b, _ := tr.MarshalState()
 	f.Add(b)
+	b, _ = richState(f).MarshalState()
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"journeys":{"x":null}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr := New(DefaultConfig())
@@ -431,5 +572,75 @@ func FuzzRestoreState(f *testing.F) {
 		}
 		tr.Evaluate(t0)
 		tr.Snapshot()
+		// A state that decodes encodes and decodes again, and takes results.
+		again, err := tr.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := New(DefaultConfig()).RestoreState(again); err != nil {
+			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		for _, r := range passAll("api", 1) {
+			tr.Accept(r, t0.Add(interval))
+		}
+		tr.Evaluate(t0.Add(interval))
 	})
+}
+
+// TestVerdict_SkippingUnchangedJourneysChangesNoOutcome drives two
+// trackers with the same random results, membership changes and clock
+// jumps; one re-evaluates every journey each time (as if every journey had
+// new results), the other skips the journeys nothing can have changed.
+// Their outcomes and snapshots must be identical.
+func TestVerdict_SkippingUnchangedJourneysChangesNoOutcome(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fast, full := New(DefaultConfig()), New(DefaultConfig())
+	journeys := []string{"clone", "push", "api", "web"}
+	regions := map[string][]string{"eu": {"eu-1", "eu-2"}, "us": {"us-1", "us-2"}, "ap": {"ap-1"}}
+	names := []string{"eu", "us", "ap"}
+	now := t0
+	for step := 0; step < 600; step++ {
+		now = now.Add(time.Duration(rng.IntN(40)) * time.Second)
+		switch rng.IntN(20) {
+		case 0:
+			m := Membership{Known: rng.IntN(4) != 0, Probers: map[string][]string{}}
+			for _, r := range names {
+				if rng.IntN(3) != 0 {
+					m.Probers[r] = regions[r]
+				}
+			}
+			fast.SetMembership(m)
+			full.SetMembership(m)
+		case 1:
+			now = now.Add(-time.Duration(rng.IntN(200)) * time.Second) // the clock goes back
+		}
+		for n := rng.IntN(6); n > 0; n-- {
+			j, reg := journeys[rng.IntN(len(journeys))], names[rng.IntN(len(names))]
+			if j == "web" && reg != "eu" { // a journey that is silent most of the time
+				continue
+			}
+			ags := regions[reg]
+			k := int(now.Sub(t0)/interval) - rng.IntN(3)
+			st := []report.Status{P, P, P, F, F, E}[rng.IntN(6)]
+			trig := []report.Trigger{S, S, C}[rng.IntN(3)]
+			r := res(j, reg, ags[rng.IntN(len(ags))], k, trig, st)
+			e1, e2 := fast.Accept(r, now), full.Accept(r, now)
+			if (e1 == nil) != (e2 == nil) {
+				t.Fatalf("step %d: accept differs: %v / %v", step, e1, e2)
+			}
+		}
+		for _, j := range full.journeys {
+			j.dirty = true
+		}
+		o1, o2 := fast.Evaluate(now), full.Evaluate(now)
+		if a, b := fmt.Sprintf("%+v", o1), fmt.Sprintf("%+v", o2); a != b {
+			t.Fatalf("step %d: outcome differs\n fast: %s\n full: %s", step, a, b)
+		}
+		if a, b := snapshotJSON(t, fast), snapshotJSON(t, full); a != b {
+			t.Fatalf("step %d: snapshot differs", step)
+		}
+	}
+	if len(fast.Open()) == 0 {
+		t.Fatal("the random run never opened a condition: it tests nothing")
+	}
 }
