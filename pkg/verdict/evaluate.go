@@ -199,7 +199,7 @@ func failedSlots(j *journeyState) map[int64]int {
 		c := &j.cells[ci]
 		for i := 0; i < len(c.runs); {
 			end := slotEnd(c.runs, i)
-			if f, p := outcome(c.runs[i:end]); f > p {
+			if f, p := outcome(c.runs[i:end]); f > p || superseded(c.runs[i:end]) {
 				out[c.runs[i].slot]++
 			}
 			i = end
@@ -214,11 +214,20 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 	m := c.base
 	for i := 0; i < len(c.runs); {
 		end := slotEnd(c.runs, i)
+		slot := c.runs[i:end]
 		others := failed[c.runs[i].slot]
-		if f, p := outcome(c.runs[i:end]); f > p {
+		if f, p := outcome(slot); f > p || superseded(slot) {
 			others--
 		}
-		m.step(cfg, c.runs[i:end], others > 0)
+		if superseded(slot) && others >= 2 {
+			// The later confirmations decide, but only when two other
+			// regions failed the same slot too: one prober's own trouble
+			// while confirming another region's outage must not make it
+			// global.
+			m.stepCounts(cfg, slot, confirmOutcome, true)
+		} else {
+			m.step(cfg, slot, others > 0)
+		}
 		i = end
 	}
 	c.failing, c.firstFail = m.failing, m.firstFail

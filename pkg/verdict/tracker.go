@@ -202,6 +202,48 @@ func slotEnd(runs []run, i int) int {
 	return j
 }
 
+// superseded reports whether a region-slot's own scheduled run passed
+// while the confirmation runs of the same slot, which other regions asked
+// for later, failed. With phase-shifted slots a region runs slot S before
+// the region that asks for confirmation does, so an outage that began in
+// between shows first in the confirmations: the later evidence.
+func superseded(runs []run) bool {
+	var sf, sp, cf, cp int
+	for _, r := range runs {
+		confirm := r.trigger&^runOtherID == confirmCode
+		switch {
+		case r.status == runFail && confirm:
+			cf++
+		case r.status == runPass && confirm:
+			cp++
+		case r.status == runFail:
+			sf++
+		case r.status == runPass:
+			sp++
+		}
+	}
+	return sp > 0 && sp >= sf && cf > cp
+}
+
+// confirmCode is the run trigger code of confirmation runs.
+var confirmCode = uint8(slices.Index(triggerCodes, report.TriggerConfirm))
+
+// confirmOutcome counts only a region-slot's confirmation runs.
+func confirmOutcome(runs []run) (fails, passes int) {
+	for _, r := range runs {
+		if r.trigger&^runOtherID != confirmCode {
+			continue
+		}
+		switch r.status {
+		case runFail:
+			fails++
+		case runPass:
+			passes++
+		}
+	}
+	return
+}
+
 // outcome returns the failed and passed run counts of a region-slot.
 func outcome(runs []run) (fails, passes int) {
 	for _, r := range runs {
@@ -232,7 +274,12 @@ type machine struct {
 // regions' owners re-run the same slot at once) classify a global outage
 // within seconds instead of after each region's next scheduled run.
 func (m *machine) step(cfg *Config, runs []run, corroborated bool) {
-	fails, passes := outcome(runs)
+	m.stepCounts(cfg, runs, outcome, corroborated)
+}
+
+// stepCounts is step with the way the slot's runs are counted.
+func (m *machine) stepCounts(cfg *Config, runs []run, count func([]run) (int, int), corroborated bool) {
+	fails, passes := count(runs)
 	if fails+passes == 0 {
 		return
 	}

@@ -128,6 +128,8 @@ func play(t *testing.T, sc scenario) *Tracker {
 
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
 
+var shifted = &Membership{Known: true, Probers: map[string][]string{"eu": {"eu-1", "eu-2"}, "us": {"us-1", "us-2"}, "ap": {"ap-1"}}}
+
 var three = &Membership{Known: true, Probers: map[string][]string{"eu": {"eu-1", "eu-2"}, "us": {"us-1"}, "ap": {"ap-1"}}}
 
 // passAll returns passing scheduled results of journey j at slot k in every region.
@@ -177,6 +179,21 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(36), res: []report.Result{res("api", "eu", "eu-1", 1, C, F), res("api", "us", "us-1", 1, C, F)},
 				cells:  map[string]State{"api/eu": StateFailing, "api/us": StateFailing, "api/ap": StateFailing},
 				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
+		}},
+		{name: "phase-shifted slots: regions that ran the slot before the outage began are judged by the later confirmations (global within the confirmation round)", steps: []step{
+			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
+			// ap and eu ran slot 1 first and passed; then the outage began, us ran it and failed.
+			{at: sec(40), res: []report.Result{res("api", "ap", "ap-1", 1, S, P), res("api", "eu", "eu-1", 1, S, P)}, alerts: none},
+			{at: sec(50), res: []report.Result{res("api", "us", "us-1", 1, S, F), res("api", "us", "us-2", 1, C, F),
+				res("api", "eu", "eu-1", 1, C, F), res("api", "ap", "ap-1", 1, C, F)},
+				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
+		}},
+		{name: "phase-shifted slots: one prober's failed confirmation of another region's outage does not make it global", steps: []step{
+			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
+			{at: sec(40), res: []report.Result{res("api", "ap", "ap-1", 1, S, P), res("api", "eu", "eu-1", 1, S, P)}},
+			{at: sec(50), res: []report.Result{res("api", "us", "us-1", 1, S, F), res("api", "us", "us-2", 1, C, F),
+				res("api", "eu", "eu-1", 1, C, F), res("api", "ap", "ap-1", 1, C, P)},
+				alerts: []string{"VantageJourneyRegional regional us"}},
 		}},
 		{name: "a lone prober's single failure uncorroborated by its confirmations does not trip", steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
