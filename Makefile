@@ -19,6 +19,8 @@ deps:
 	@./scripts/install-deps.sh
 
 vet:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt -w needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 # The end-to-end campaign (lab/campaign) runs a whole fleet of processes;
