@@ -84,7 +84,9 @@ func (g *gitlab) trigger(ctx context.Context) (status, error) {
 	return g.parse(http.MethodPost, path, resp.body)
 }
 
-func (g *gitlab) pipelinePath(id string) string { return g.projectPath + "/pipelines/" + url.PathEscape(id) }
+func (g *gitlab) pipelinePath(id string) string {
+	return g.projectPath + "/pipelines/" + url.PathEscape(id)
+}
 
 func (g *gitlab) get(ctx context.Context, id string) (status, error) {
 	path := g.pipelinePath(id)
