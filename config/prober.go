@@ -221,4 +221,3 @@ func (e *Export) validate(p *problems, key string) {
 		}
 	}
 }
-
