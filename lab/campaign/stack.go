@@ -233,6 +233,11 @@ stop_grace = "5s"
 runbook = "https://runbooks.example.com/vantage-lab"
 
 [[export]]
+type = "jsonl"
+name = "log"
+path = %q
+
+[[export]]
 type = "otlp"
 name = "aggregator"
 endpoint = %q
@@ -240,7 +245,7 @@ protocol = "grpc"
 [export.tls]
 insecure = true
 %s
-%s`, e.Name, e.Region, filepath.Join(o.Dir, "probers", e.Name), a.Listen, aggGRPC,
+%s`, e.Name, e.Region, filepath.Join(o.Dir, "probers", e.Name), a.Listen, s.ResultsFile(e.Name), aggGRPC,
 			gossip(e.Name, proberGossip[i]),
 			s.Lab.ProberJourneys(e, lab.JourneyOptions{Schedule: "@every " + o.Interval.String(), Timeout: timeout}))
 		if err := os.WriteFile(a.Config, []byte(conf), 0o600); err != nil {
@@ -259,6 +264,21 @@ insecure = true
 	}
 	return s, nil
 }
+
+// ResultsFile is the JSONL file where prober name logs every Result it
+// exports (beside OTLP to the aggregator), for counting lost results.
+func (s *Stack) ResultsFile(name string) string {
+	return filepath.Join(s.o.Dir, "results-"+name+".jsonl")
+}
+
+// AggregatorDataDir is the aggregator's data_dir (its dedup window).
+func (s *Stack) AggregatorDataDir() string { return filepath.Join(s.o.Dir, "aggregator") }
+
+// Interval is every journey's schedule interval.
+func (s *Stack) Interval() time.Duration { return s.o.Interval }
+
+// Regions are the fleet's regions.
+func (s *Stack) Regions() []string { return append([]string(nil), s.o.Regions...) }
 
 // env is the environment the probers need: the lab's throwaway secrets.
 func (s *Stack) env() []string {
