@@ -16,12 +16,12 @@ func TestJudge(t *testing.T) {
 	regional := Expect{Scope: ScopeRegional, Regions: []string{"eu"}, Journeys: []string{"git"}}
 	global := Expect{Scope: ScopeGlobal, Journeys: []string{"hg"}}
 	cases := []struct {
-		name   string
-		exp    Expect
-		events []Event
+		name            string
+		exp             Expect
+		events          []Event
 		ok, missed, mis bool
-		falses int
-		lat    time.Duration
+		falses          int
+		lat             time.Duration
 	}{
 		{"regional detected", regional, []Event{ev(12, "firing", AlertRegional, "k1", "git", "eu")}, true, false, false, 0, 12 * time.Second},
 		{"regional seen as global is misclassified", regional, []Event{ev(9, "firing", AlertGlobal, "k1", "git", "eu,us")}, false, false, true, 0, 0},
