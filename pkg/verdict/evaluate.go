@@ -239,7 +239,8 @@ func (c *cell) failRatio(window int) (float64, int) {
 // suspectAgents applies the agent-local rule: an agent whose latest run
 // failed while another agent passed the same slot, or whose failure ratio
 // over its last Window runs is at least SuspectRatio while the region's
-// other agents, over the same slots, failed less than DegradedRatio.
+// other agents, over the same slots (from its oldest to its latest of
+// those runs), failed less than DegradedRatio.
 func (t *Tracker) suspectAgents(c *cell) []string {
 	type hist struct {
 		runs, fails int
@@ -289,12 +290,15 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 			}
 		}
 		if !suspect && h.runs >= 2 && float64(h.fails)/float64(h.runs) >= t.cfg.SuspectRatio {
-			// The others must have passed over the same stretch of slots:
-			// an agent that only ran confirmations during a regional outage
-			// is not suspect once the region recovers.
+			// The others must have passed over the same stretch of slots,
+			// [oldest, latest] of this agent's runs: an agent that only ran
+			// confirmations during a regional outage is not suspect once
+			// the region recovers, nor is one that stopped running the
+			// journey after it (killed, or its slots moved to another
+			// owner) while the others pass the slots that came later.
 			runs, fails := 0, 0
 			for i := range c.Slots {
-				if c.Slots[i].Slot.Before(h.oldest) {
+				if c.Slots[i].Slot.Before(h.oldest) || c.Slots[i].Slot.After(h.latest) {
 					continue
 				}
 				for _, r := range c.Slots[i].Runs {

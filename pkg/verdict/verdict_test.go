@@ -214,6 +214,21 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(60), res: []report.Result{res("api", "eu", "eu-1", 2, S, P), res("api", "us", "us-1", 2, S, P)}, alerts: []string{"VantageJourneyRegional regional eu"}},
 			{at: sec(90), res: []report.Result{res("api", "eu", "eu-1", 3, S, P), res("api", "us", "us-1", 3, S, P)}, alerts: none},
 		}},
+		{name: "an agent that stopped running the journey after a regional outage is not suspect while another passes later slots", steps: []step{
+			// eu-1 ran the journey through a regional outage, then died (or lost
+			// ownership); eu-2 passes every slot after: eu-1's last runs are all
+			// failures, but eu-2 failed the same slots too.
+			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, F), res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P)}},
+			{at: sec(30), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "eu", "eu-2", 1, C, F), res("api", "us", "us-1", 1, S, P)},
+				alerts: []string{"VantageJourneyRegional regional eu"}},
+			{at: sec(12*30 + 1), res: func() []report.Result {
+				var rs []report.Result
+				for k := 2; k <= 12; k++ {
+					rs = append(rs, res("api", "eu", "eu-2", k, S, P), res("api", "us", "us-1", k, S, P))
+				}
+				return rs
+			}(), alerts: none},
+		}},
 		{name: "probe_error never counts against the product", steps: []step{
 			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, E), res("api", "eu", "eu-1", 1, S, E), res("api", "eu", "eu-1", 2, S, E)},
 				cells: map[string]State{"api/eu": StateOK}, alerts: none},
