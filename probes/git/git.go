@@ -162,6 +162,18 @@ func branchName(prefix, region, agent string, slot time.Time) string {
 	return fmt.Sprintf("%s%s-%s-%d", prefix, clean(region), clean(agent), slot.Unix())
 }
 
+// runAgent is the agent part of a run's probe branch: the agent name, with
+// the trigger appended for runs other than the scheduled one, so that a
+// confirmation run of the same agent and slot (the only live prober of its
+// region confirms its own failure) does not push onto the branch its
+// scheduled run left behind when that run ran out of time before cleanup.
+func runAgent(run *probes.Run) string {
+	if run.Trigger == "" || run.Trigger == report.TriggerSchedule {
+		return run.Agent
+	}
+	return run.Agent + "." + string(run.Trigger)
+}
+
 // probeBranchSlot returns the slot time encoded in a probe branch name, and
 // false for a branch that is not a probe branch under prefix.
 func probeBranchSlot(prefix, branch string) (time.Time, bool) {
@@ -211,7 +223,7 @@ func (g *journey) Run(ctx context.Context, run *probes.Run) error {
 	if !g.cfg.Push {
 		return nil
 	}
-	branch := branchName(g.cfg.BranchPrefix, run.Region, run.Agent, run.Slot)
+	branch := branchName(g.cfg.BranchPrefix, run.Region, runAgent(run), run.Slot)
 	if err := g.mustBeProbeBranch(branch); err != nil {
 		return err
 	}
