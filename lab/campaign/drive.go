@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +25,50 @@ type Driver struct {
 	onset, clear map[int]time.Time
 	errs         map[int]error
 	ids          *idWatcher
+	// load holds the host's 1-minute load average, sampled during the run:
+	// the campaign shares the machine, and a starved prober times out.
+	load []loadSample
+}
+
+type loadSample struct {
+	at    time.Time
+	load1 float64
+}
+
+// readLoad1 returns the 1-minute load average from /proc/loadavg.
+func readLoad1() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil
+}
+
+func (d *Driver) sampleLoad(ctx context.Context) {
+	for ctx.Err() == nil {
+		if v, ok := readLoad1(); ok {
+			d.mu.Lock()
+			d.load = append(d.load, loadSample{time.Now(), v})
+			d.mu.Unlock()
+		}
+		sleep(ctx, 5*time.Second)
+	}
+}
+
+// maxLoad returns the highest load sampled in [from, to]; call with d.mu held.
+func (d *Driver) maxLoad(from, to time.Time) float64 {
+	m := 0.0
+	for _, s := range d.load {
+		if !s.at.Before(from) && !s.at.After(to) && s.load1 > m {
+			m = s.load1
+		}
+	}
+	return m
 }
 
 func (d *Driver) say(format string, args ...any) {
@@ -41,6 +88,10 @@ func (d *Driver) Run(ctx context.Context) {
 	watched := make(chan struct{})
 	go func() { defer close(watched); d.ids.run(wctx, 2*time.Second) }()
 	defer func() { wcancel(); <-watched }()
+
+	loadDone := make(chan struct{})
+	go func() { defer close(loadDone); d.sampleLoad(wctx) }()
+	defer func() { wcancel(); <-loadDone }()
 
 	evDone := make(chan struct{})
 	go func() { defer close(evDone); d.printAlerts(wctx) }()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type FaultReport struct {
 	FalsePages    []string `json:"false_pages,omitempty"`
 	Unresolved    []string `json:"unresolved,omitempty"`
 	Error         string   `json:"error,omitempty"`
+	// Load1Max is the host's highest 1-minute load average in the fault's
+	// window.
+	Load1Max float64 `json:"load1_max"`
 }
 
 // LatencyStats is detection latency of one scope, in seconds.
@@ -63,7 +67,13 @@ type Report struct {
 	UnexpectedSuspects []string       `json:"unexpected_suspects,omitempty"`
 	Unattributed       []string       `json:"unattributed_pages,omitempty"`
 	Results            Accounting     `json:"results"`
-	Items              []FaultReport  `json:"faults_detail"`
+	// CPUs and Load1Max describe the machine the campaign shared: faults
+	// judged while the load exceeded twice the CPUs (Overloaded) ran with
+	// starved probers.
+	CPUs       int           `json:"cpus"`
+	Load1Max   float64       `json:"load1_max"`
+	Overloaded int           `json:"overloaded_faults"`
+	Items      []FaultReport `json:"faults_detail"`
 }
 
 func eventText(e Event) string {
@@ -82,7 +92,10 @@ func (d *Driver) Report(acc Accounting, replay string) Report {
 	events := d.Stack.Rec.Events()
 	rep := Report{Seed: d.Plan.Seed, Faults: len(d.Plan.Faults), Interval: d.Stack.Interval().String(),
 		Started: d.start, Took: time.Since(d.start).Round(time.Second).String(), Replay: replay,
-		Latency: map[string]LatencyStats{}, FleetAlerts: map[string]int{}, Results: acc}
+		Latency: map[string]LatencyStats{}, FleetAlerts: map[string]int{}, Results: acc, CPUs: runtime.NumCPU()}
+	for _, l := range d.load {
+		rep.Load1Max = max(rep.Load1Max, l.load1)
+	}
 	window := func(f *PlannedFault) (time.Time, time.Time, bool) {
 		on, ok := d.onset[f.N]
 		if !ok {
@@ -124,7 +137,8 @@ func (d *Driver) Report(acc Accounting, replay string) Report {
 		case owner != nil:
 			attributed[owner.N] = append(attributed[owner.N], e)
 		case e.IsProductAlert():
-			rep.Unattributed = append(rep.Unattributed, eventText(e))
+			rep.Unattributed = append(rep.Unattributed, fmt.Sprintf("%s (host load %.1f)", eventText(e),
+				d.maxLoad(e.At.Add(-10*time.Second), e.At.Add(10*time.Second))))
 			rep.FalsePages++
 		case e.Alertname() == AlertProberSuspect:
 			rep.UnexpectedSuspects = append(rep.UnexpectedSuspects, eventText(e))
@@ -137,6 +151,12 @@ func (d *Driver) Report(acc Accounting, replay string) Report {
 			OnsetS: f.Onset.Seconds(), DurS: f.Duration.Seconds()}
 		if err := d.errs[f.N]; err != nil {
 			fr.Error = err.Error()
+		}
+		if ok {
+			fr.Load1Max = d.maxLoad(s, end)
+			if fr.Load1Max > 2*float64(rep.CPUs) {
+				rep.Overloaded++
+			}
 		}
 		if !ok {
 			fr.Verdict = "not run"
@@ -202,6 +222,8 @@ func (r Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "# Fault campaign, seed %d\n\n", r.Seed)
 	fmt.Fprintf(w, "%d faults at a %s journey interval, started %s, took %s. Replay: `%s`\n\n",
 		r.Faults, r.Interval, r.Started.UTC().Format(time.RFC3339), r.Took, r.Replay)
+	fmt.Fprintf(w, "Host: %d CPUs, shared; highest 1-minute load %.1f; %d faults judged while the load exceeded %d (starved probers time out).\n\n",
+		r.CPUs, r.Load1Max, r.Overloaded, 2*r.CPUs)
 	fmt.Fprintln(w, "## Detection latency (injection → first correctly scoped alert)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| scope | n | p50 | p95 | max |")
@@ -246,8 +268,8 @@ func (r Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## Faults")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| # | onset | for | fault | expected | detected | latency | verdict |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| # | onset | for | fault | expected | detected | latency | verdict | load |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, f := range r.Items {
 		l := "-"
 		if f.LatencyS > 0 {
@@ -257,7 +279,7 @@ func (r Report) WriteMarkdown(w io.Writer) {
 		if f.Error != "" {
 			v += ": " + f.Error
 		}
-		fmt.Fprintf(w, "| %d | %.0f s | %.0f s | %s | %s | %s | %s | %s |\n", f.N, f.OnsetS, f.DurS, f.Name, f.Expect, f.Detected, l, v)
+		fmt.Fprintf(w, "| %d | %.0f s | %.0f s | %s | %s | %s | %s | %s | %.1f |\n", f.N, f.OnsetS, f.DurS, f.Name, f.Expect, f.Detected, l, v, f.Load1Max)
 	}
 	for _, f := range r.Items {
 		for _, p := range f.FalsePages {
