@@ -108,6 +108,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("alert engine: restore: %w", err)
 		}
 		e.alerts = alerts
+		// Results could not arrive while the aggregator was down.
+		e.tr.HoldNoData(opts.Now())
 	}
 	e.pipe = newPipeline(store, specs, opts.RetryBase, opts.Logger, opts.Now)
 	ctx, e.cancel = context.WithCancel(ctx)

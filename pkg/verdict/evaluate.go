@@ -197,7 +197,11 @@ func (c *cell) replay(cfg *Config, region string, failed map[int64][]string) {
 // cellState applies the no-data rule and the replayed machine.
 func (t *Tracker) cellState(j *journeyState, c *cell, region string, now time.Time) State {
 	m := c.m
-	if now.Sub(c.LastData) >= t.noData(j) {
+	last := c.LastData
+	if t.heardFrom.After(last) {
+		last = t.heardFrom
+	}
+	if now.Sub(last) >= t.noData(j) {
 		switch {
 		case !t.members.Known:
 			return StateNoData

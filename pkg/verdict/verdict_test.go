@@ -388,6 +388,44 @@ func TestVerdict_StateRoundTripKeepsOpenConditionsAndVerdicts(t *testing.T) {
 	}
 }
 
+func TestVerdict_RestoredAfterDowntime_NoDataCountsFromTheRestart(t *testing.T) {
+	// eu fails (a regional incident), us and ap pass; the aggregator then
+	// stops for 80 s (no_data is 3 × 30 s = 90 s).
+	tr := play(t, scenario{steps: []step{{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, F),
+		res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)},
+		alerts: []string{"VantageJourneyRegional regional eu"}}}})
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart := func(hold bool) *Tracker {
+		tr2 := New(DefaultConfig())
+		if err := tr2.RestoreState(b); err != nil {
+			t.Fatal(err)
+		}
+		tr2.SetMembership(*three)
+		if hold {
+			tr2.HoldNoData(t0.Add(sec(80)))
+		}
+		tr2.Evaluate(t0.Add(sec(100)))
+		return tr2
+	}
+	// Without the hold, 20 s after the restart every region looks silent
+	// and the open incident loses its scope: the failure this test guards.
+	if got := alertsOf(restart(false)); strings.Join(got, ",") == "VantageJourneyRegional regional eu" {
+		t.Fatalf("the scenario does not reproduce the restart problem: %q", got)
+	}
+	tr2 := restart(true)
+	if got := alertsOf(tr2); strings.Join(got, ",") != "VantageJourneyRegional regional eu" {
+		t.Fatalf("20 s after a restart: open alerts %q, want only the regional incident", got)
+	}
+	// Silence that lasts no_data after the restart is reported.
+	tr2.Evaluate(t0.Add(sec(80 + 91)))
+	if got := strings.Join(alertsOf(tr2), ","); !strings.Contains(got, "VantageResultsMissing") {
+		t.Fatalf("no_data after the restart: open alerts %q, want results missing", got)
+	}
+}
+
 func TestVerdict_CellChangesReportRecovery(t *testing.T) {
 	tr := New(DefaultConfig())
 	tr.Accept(res("api", "eu", "eu-1", 0, S, F), t0)
