@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,6 +105,9 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "campaign: counting results: %v\n", err)
 	}
 	rep := d.Report(acc, replay)
+	if b, err := json.MarshalIndent(st.Rec.Events(), "", " "); err == nil {
+		_ = os.WriteFile(filepath.Join(*dir, "alerts.json"), b, 0o644)
+	}
 	if err := rep.Write(*dir); err != nil {
 		return err
 	}

@@ -95,7 +95,9 @@ func TestDriverReport_AttributesAlertsToTheFaultTheyMatch(t *testing.T) {
 	suspect.Labels["agent"] = "ap-1"
 	rec.events = []Event{
 		ev(12, "firing", AlertRegional, "k1", "hg", "eu"),
+		ev(13, "firing", AlertRegional, "k4", "git", "us"),
 		ev(14, "firing", AlertGlobal, "k2", "git", "us,eu"),
+		ev(20, "resolved", AlertRegional, "k4", "git", "us"), // resolved before the clear: not unresolved
 		suspect,
 		ev(25, "firing", AlertRegional, "k1", "hg", "eu"), // a second page after the restart
 		ev(30, "firing", AlertRegional, "k3", "http", "us"),
@@ -110,7 +112,7 @@ func TestDriverReport_AttributesAlertsToTheFaultTheyMatch(t *testing.T) {
 	if f := byN[1]; f.Verdict != "1 FALSE PAGE(S)" || f.LatencyS != 12 {
 		t.Errorf("hg in eu: %+v, want detected in 12 s with the repeat page as a false page", f)
 	}
-	if f := byN[2]; !f.Misclassified || len(f.Unresolved) != 1 {
+	if f := byN[2]; !f.Misclassified || len(f.Unresolved) != 1 || f.Unresolved[0] != "k2" {
 		t.Errorf("git in us paged globally: %+v, want misclassified and unresolved", f)
 	}
 	if f := byN[3]; f.Verdict != "ok" || f.LatencyS != 9 {
@@ -119,7 +121,7 @@ func TestDriverReport_AttributesAlertsToTheFaultTheyMatch(t *testing.T) {
 	if rep.FalsePages != 2 || len(rep.Unattributed) != 1 || rep.Misclassified != 1 || rep.Missed != 0 {
 		t.Errorf("report: false pages %d unattributed %v misclassified %d missed %d", rep.FalsePages, rep.Unattributed, rep.Misclassified, rep.Missed)
 	}
-	if rep.Latency[ScopeRegional].N != 1 || rep.Latency[ScopeAgentLocal].N != 1 {
+	if rep.Latency[ScopeRegional].N != 2 || rep.Latency[ScopeAgentLocal].N != 1 {
 		t.Errorf("latency: %+v", rep.Latency)
 	}
 }

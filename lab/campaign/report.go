@@ -168,7 +168,7 @@ func (d *Driver) Report(acc Accounting, replay string) Report {
 		for _, e := range o.FalsePages {
 			fr.FalsePages = append(fr.FalsePages, eventText(e))
 		}
-		fr.Unresolved = Unresolved(o.Fired, d.clear[f.N], events)
+		fr.Unresolved = stillFiring(o.Fired, events)
 		rep.FalsePages += len(o.FalsePages)
 		rep.Unresolved += len(fr.Unresolved)
 		if o.Misclassified {
@@ -205,6 +205,25 @@ func (d *Driver) Report(acc Accounting, replay string) Report {
 			P95: Percentile(l, 0.95).Seconds(), Max: Percentile(l, 1).Seconds()}
 	}
 	return rep
+}
+
+// stillFiring returns the keys among fired whose last event is a firing
+// one: an alert of a fault that flapped may resolve before the fault is
+// cleared, and concurrent faults make "resolved after the clear" wrong.
+func stillFiring(fired []string, events []Event) []string {
+	last := map[string]string{}
+	for _, e := range events {
+		last[e.Key] = e.Status
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range fired {
+		if last[k] == "firing" && !seen[k] {
+			out = append(out, k)
+			seen[k] = true
+		}
+	}
+	return out
 }
 
 func eventsBefore(events []Event, t time.Time) []Event {
