@@ -7,7 +7,7 @@ FUZZTIME ?= 10s
 # Benchmarks run a fixed number of iterations so `make bench` stays short.
 BENCHTIME ?= 1x
 
-.PHONY: all build deps test vet demo bench fuzz chaos clean
+.PHONY: all build deps test vet demo campaign bench fuzz chaos clean
 
 all: build
 
@@ -40,6 +40,15 @@ chaos: deps
 
 demo: deps build
 	./scripts/demo.sh
+
+# A seeded, randomised fault campaign against the whole fleet; the seed is
+# printed (replay with SEED=N), FAULTS sets the count. Reports go to the run
+# directory (CAMPAIGN_DIR, default a new temporary one) as report.md and
+# report.json; the Markdown is printed too.
+SEED   ?= 0
+FAULTS ?= 30
+campaign: deps build
+	./$(BIN)/lab campaign -seed $(SEED) -faults $(FAULTS) $(if $(CAMPAIGN_DIR),-dir $(CAMPAIGN_DIR))
 
 # Every comparison benchmark reports value, baseline, ratio and goal; the
 # table prints one `bench: NAME value=V baseline=B ratio=R goal=G` line per

@@ -196,6 +196,7 @@ func serve(ctx context.Context, cfg *config.AggregatorConfig, log *slog.Logger, 
 		_ = reg.WriteText(w)
 	})))
 	api.Handle("GET /api/v1/results", requireToken(token, store.Handler()))
+	api.Handle("GET /api/v1/results/ids", requireToken(token, store.IDsHandler()))
 	api.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	apiSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}

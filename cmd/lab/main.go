@@ -8,6 +8,7 @@
 //	lab fault list -control URL
 //	lab fault clear -control URL [-id ID]
 //	lab demo [-bin DIR] [-dir DIR] [-interval 5s] [-keep]
+//	lab campaign [-seed N] [-faults 30] [-bin DIR] [-dir DIR] [-interval 5s]
 //	lab version
 package main
 
@@ -39,6 +40,7 @@ const usage = `usage:
   lab fault list -control URL
   lab fault clear -control URL [-id ID]
   lab demo [-bin DIR] [-dir DIR] [-interval 5s] [-keep]
+  lab campaign [-seed N] [-faults 30] [-bin DIR] [-dir DIR] [-interval 5s] [-max-concurrent 4]
   lab version`
 
 func main() {
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = fault(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demo(ctx, args[1:], stdout, stderr)
+	case "campaign":
+		err = runCampaign(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2

@@ -307,7 +307,7 @@ func Summarize(results []Result) Summary {
 		}
 		s.FalsePages += len(o.FalsePages)
 		s.Unresolved += len(r.Unresolved)
-		if o.OK && o.Expect.Scope != ScopeNone {
+		if o.OK && o.Expect.Scope != ScopeNone && o.Detected != DetectedNotPaged {
 			lats = append(lats, o.Latency)
 			s.ByScope[o.Expect.Scope] = append(s.ByScope[o.Expect.Scope], o.Latency)
 		}

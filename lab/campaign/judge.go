@@ -12,6 +12,15 @@ const (
 	ScopeRegional   = "regional"
 	ScopeGlobal     = "global"
 	ScopeAgentLocal = "agent-local"
+	// ScopePartial is a partial fault (a share of requests fail) in the
+	// Expect.Regions: the region is degraded, which is not paged, but a
+	// regional page there for the affected journeys is right too (when
+	// enough runs fail, region-slots fail twice in a row). Not being paged
+	// is no miss; a global page or one for another region is a
+	// misclassification.
+	ScopePartial = "partial"
+	// DetectedNotPaged is the Detected of a partial fault that paged no one.
+	DetectedNotPaged = "degraded (not paged)"
 	// ScopeNone expects no product page at all (a dead prober, a restarted
 	// aggregator without a product fault).
 	ScopeNone = "none"
@@ -35,6 +44,8 @@ func (e Expect) String() string {
 		return "regional[" + strings.Join(e.Regions, ",") + "]"
 	case ScopeAgentLocal:
 		return "agent-local[" + e.Agent + "]"
+	case ScopePartial:
+		return "partial[" + strings.Join(e.Regions, ",") + "]"
 	}
 	return e.Scope
 }
@@ -115,7 +126,7 @@ func Judge(exp Expect, start, end time.Time, events []Event, alreadyFiring map[s
 		}
 		explained := false
 		switch exp.Scope {
-		case ScopeRegional:
+		case ScopeRegional, ScopePartial:
 			if e.IsProductAlert() && overlaps(e.Journeys(), exp.Journeys) {
 				explained = true
 				if e.Alertname() == AlertRegional && sameSet(e.Regions(), exp.Regions) {
@@ -160,6 +171,13 @@ func Judge(exp Expect, start, end time.Time, events []Event, alreadyFiring map[s
 	case ScopeNone:
 		o.OK = len(o.FalsePages) == 0
 		o.Detected = ScopeNone
+	case ScopePartial:
+		if !o.OK && o.Detected == "" {
+			o.OK, o.Detected = true, DetectedNotPaged
+		}
+		if !o.OK {
+			o.Misclassified = true
+		}
 	default:
 		if !o.OK && o.Detected == "" {
 			o.Missed = true

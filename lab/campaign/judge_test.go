@@ -65,3 +65,22 @@ func TestUnresolved(t *testing.T) {
 		t.Fatalf("%v", u)
 	}
 }
+
+func TestJudge_Partial_PagedRegionalOrNotAtAllIsRight_GlobalIsMisclassified(t *testing.T) {
+	exp := Expect{Scope: ScopePartial, Regions: []string{"eu"}, Journeys: []string{"git"}}
+	o := Judge(exp, t0, t0.Add(time.Minute), nil, nil)
+	if !o.OK || o.Missed || o.Misclassified || o.Detected != DetectedNotPaged {
+		t.Fatalf("unpaged partial fault: %+v", o)
+	}
+	o = Judge(exp, t0, t0.Add(time.Minute), []Event{ev(14, "firing", AlertRegional, "k", "git", "eu")}, nil)
+	if !o.OK || o.Latency != 14*time.Second || o.Detected != "regional[eu]" {
+		t.Fatalf("partial fault paged regionally: %+v", o)
+	}
+	o = Judge(exp, t0, t0.Add(time.Minute), []Event{ev(14, "firing", AlertGlobal, "k", "git", "eu,us")}, nil)
+	if o.OK || !o.Misclassified {
+		t.Fatalf("partial fault paged globally must be misclassified: %+v", o)
+	}
+	if s := Summarize([]Result{{Outcome: Judge(exp, t0, t0.Add(time.Minute), nil, nil)}}); len(s.ByScope[ScopePartial]) != 0 {
+		t.Fatalf("an unpaged partial fault has no detection latency: %v", s.ByScope)
+	}
+}

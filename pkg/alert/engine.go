@@ -109,6 +109,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if restored {
 		e.alerts = alerts
+		// Results could not arrive while the aggregator was down.
+		e.tr.HoldNoData(opts.Now())
 	}
 	e.pipe = newPipeline(store, specs, opts.RetryBase, opts.Logger, opts.Now)
 	ctx, e.cancel = context.WithCancel(ctx)

@@ -276,3 +276,33 @@ func diskKey(at int64, id string) []byte {
 	copy(k[8:], id)
 	return k
 }
+
+// ReadDedupIDs opens the dedup window in dir read-only (its aggregator
+// must be stopped: bbolt locks the file) and returns every remembered
+// Result ID with the time it was first seen. A fault campaign uses it to
+// find which of the Results the probers logged the aggregator admitted,
+// across its restarts.
+func ReadDedupIDs(dir string) (map[string]time.Time, error) {
+	db, err := bolt.Open(filepath.Join(dir, DedupFileName), 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: open: %w", err)
+	}
+	defer db.Close()
+	out := map[string]time.Time{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(dedupBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if len(k) > 8 {
+				out[string(k[8:])] = time.Unix(0, int64(binary.BigEndian.Uint64(k)))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: read: %w", err)
+	}
+	return out, nil
+}

@@ -237,7 +237,11 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 
 // cellState applies the no-data rule and the replayed machine.
 func (t *Tracker) cellState(j *journeyState, c *cell, now time.Time) State {
-	if now.UnixNano()-c.lastData >= int64(t.noData(j)) {
+	last := c.lastData
+	if !t.heardFrom.IsZero() && t.heardFrom.UnixNano() > last {
+		last = t.heardFrom.UnixNano()
+	}
+	if now.UnixNano()-last >= int64(t.noData(j)) {
 		switch {
 		case !t.members.Known:
 			return StateNoData
@@ -296,7 +300,8 @@ func slotStart(runs []run, end int) int {
 // suspectAgents applies the agent-local rule: an agent whose latest run
 // failed while another agent passed the same slot, or whose failure ratio
 // over its last Window runs is at least SuspectRatio while the region's
-// other agents, over the same slots, failed less than DegradedRatio.
+// other agents, over the same slots (from its oldest to its latest of
+// those runs), failed less than DegradedRatio.
 func (t *Tracker) suspectAgents(c *cell) []string {
 	if len(c.agents) < 2 {
 		return nil
@@ -355,12 +360,15 @@ func (t *Tracker) suspectAgents(c *cell) []string {
 			}
 		}
 		if !suspect && h.runs >= 2 && float64(h.fails)/float64(h.runs) >= t.cfg.SuspectRatio {
-			// The others must have passed over the same stretch of slots:
-			// an agent that only ran confirmations during a regional outage
-			// is not suspect once the region recovers.
+			// The others must have passed over the same stretch of slots,
+			// [oldest, latest] of this agent's runs: an agent that only ran
+			// confirmations during a regional outage is not suspect once
+			// the region recovers, nor is one that stopped running the
+			// journey after it (killed, or its slots moved to another
+			// owner) while the others pass the slots that came later.
 			runs, fails := 0, 0
 			for _, r := range c.runs {
-				if r.slot < h.oldest || int(r.agent) == ai || r.status == runProbeError {
+				if r.slot < h.oldest || r.slot > h.latest || int(r.agent) == ai || r.status == runProbeError {
 					continue
 				}
 				runs++

@@ -369,6 +369,9 @@ type Tracker struct {
 	names []string
 	// membersGen counts SetMembership calls.
 	membersGen uint64
+	// heardFrom is when this process could first receive results (see
+	// HoldNoData); silence before it is not the probers'.
+	heardFrom time.Time
 }
 
 // New returns an empty Tracker. Zero thresholds in cfg take the defaults.
@@ -703,6 +706,13 @@ func (c *cell) add(r run, ext uint64) {
 		*c.ext = append(*c.ext, extID{slot: r.slot, id: ext})
 	}
 }
+
+// HoldNoData tells the tracker that it could not receive results before
+// since (the aggregator was down and has just restored its state): the
+// no-data rule counts a region's silence from since at the earliest, so a
+// restart does not report results missing, nor turn an open incident's
+// scope to unknown, while the probers replay what they spooled meanwhile.
+func (t *Tracker) HoldNoData(since time.Time) { t.heardFrom = since }
 
 // noData is how long a region may stay silent for journey j.
 func (t *Tracker) noData(j *journeyState) time.Duration {

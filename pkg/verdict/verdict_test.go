@@ -245,6 +245,21 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(60), res: []report.Result{res("api", "eu", "eu-1", 2, S, P), res("api", "us", "us-1", 2, S, P)}, alerts: []string{"VantageJourneyRegional regional eu"}},
 			{at: sec(90), res: []report.Result{res("api", "eu", "eu-1", 3, S, P), res("api", "us", "us-1", 3, S, P)}, alerts: none},
 		}},
+		{name: "an agent that stopped running the journey after a regional outage is not suspect while another passes later slots", steps: []step{
+			// eu-1 ran the journey through a regional outage, then died (or lost
+			// ownership); eu-2 passes every slot after: eu-1's last runs are all
+			// failures, but eu-2 failed the same slots too.
+			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, F), res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P)}},
+			{at: sec(30), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "eu", "eu-2", 1, C, F), res("api", "us", "us-1", 1, S, P)},
+				alerts: []string{"VantageJourneyRegional regional eu"}},
+			{at: sec(12*30 + 1), res: func() []report.Result {
+				var rs []report.Result
+				for k := 2; k <= 12; k++ {
+					rs = append(rs, res("api", "eu", "eu-2", k, S, P), res("api", "us", "us-1", k, S, P))
+				}
+				return rs
+			}(), alerts: none},
+		}},
 		{name: "probe_error never counts against the product", steps: []step{
 			{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, E), res("api", "eu", "eu-1", 1, S, E), res("api", "eu", "eu-1", 2, S, E)},
 				cells: map[string]State{"api/eu": StateOK}, alerts: none},
@@ -401,6 +416,44 @@ func TestVerdict_StateRoundTripKeepsOpenConditionsAndVerdicts(t *testing.T) {
 	}
 	if err := New(DefaultConfig()).RestoreState([]byte(`{"version":99}`)); err == nil {
 		t.Fatal("a foreign version must be rejected")
+	}
+}
+
+func TestVerdict_RestoredAfterDowntime_NoDataCountsFromTheRestart(t *testing.T) {
+	// eu fails (a regional incident), us and ap pass; the aggregator then
+	// stops for 80 s (no_data is 3 × 30 s = 90 s).
+	tr := play(t, scenario{steps: []step{{at: 0, mem: three, res: []report.Result{res("api", "eu", "eu-1", 0, S, F),
+		res("api", "eu", "eu-2", 0, C, F), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)},
+		alerts: []string{"VantageJourneyRegional regional eu"}}}})
+	b, err := tr.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart := func(hold bool) *Tracker {
+		tr2 := New(DefaultConfig())
+		if err := tr2.RestoreState(b); err != nil {
+			t.Fatal(err)
+		}
+		tr2.SetMembership(*three)
+		if hold {
+			tr2.HoldNoData(t0.Add(sec(80)))
+		}
+		tr2.Evaluate(t0.Add(sec(100)))
+		return tr2
+	}
+	// Without the hold, 20 s after the restart every region looks silent
+	// and the open incident loses its scope: the failure this test guards.
+	if got := alertsOf(restart(false)); strings.Join(got, ",") == "VantageJourneyRegional regional eu" {
+		t.Fatalf("the scenario does not reproduce the restart problem: %q", got)
+	}
+	tr2 := restart(true)
+	if got := alertsOf(tr2); strings.Join(got, ",") != "VantageJourneyRegional regional eu" {
+		t.Fatalf("20 s after a restart: open alerts %q, want only the regional incident", got)
+	}
+	// Silence that lasts no_data after the restart is reported.
+	tr2.Evaluate(t0.Add(sec(80 + 91)))
+	if got := strings.Join(alertsOf(tr2), ","); !strings.Contains(got, "VantageResultsMissing") {
+		t.Fatalf("no_data after the restart: open alerts %q, want results missing", got)
 	}
 }
 

@@ -678,3 +678,41 @@ func TestGit_SweeperConcurrentWithRuns_SharesNoMutableStateAndSweeps(t *testing.
 		}
 	}
 }
+
+func TestGit_ConfirmationBySameAgentAndSlot_DoesNotPushOntoTheScheduledRunsLeftoverBranch(t *testing.T) {
+	h := newHarness(t)
+	// A server that refuses to move a branch to a commit not descending from
+	// it (as the race of a timed-out push still running server-side does:
+	// "cannot lock ref: reference already exists").
+	if out, err := exec.Command("git", "-C", filepath.Join(h.p.Repos.PrimaryRoot(), repo), "config", "receive.denyNonFastForwards", "true").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	jc, j := h.journey("10s", h.httpsBlock("push = true\nbranch_prefix = \""+prefix+"\"\nverify = false\n"))
+	slot := time.Unix(1_800_000_000, 0)
+	// The scheduled run of this agent and slot ran out of time after its
+	// push and left its branch behind, holding a commit ours does not
+	// descend from.
+	leftover := branchName(prefix, "eu", "agent-1", report.TriggerSchedule, slot)
+	if err := h.p.Repos.Write(context.Background(), repo, func(dir string) error {
+		tree, err := exec.Command("git", "-C", dir, "rev-parse", "main^{tree}").Output()
+		if err != nil {
+			return err
+		}
+		c, err := exec.Command("git", "-C", dir, "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", "-m", "leftover", strings.TrimSpace(string(tree))).Output()
+		if err != nil {
+			return err
+		}
+		return exec.Command("git", "-C", dir, "update-ref", "refs/heads/"+leftover, strings.TrimSpace(string(c))).Run()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := &probes.Runner{Agent: "agent-1", Region: "eu", Log: slog.New(slog.NewTextHandler(h.logs, nil))}
+	res := r.Execute(context.Background(), j, probes.Spec{Journey: jc, Slot: slot, Trigger: report.TriggerConfirm})
+	h.assertNoCanary(res)
+	if res.Status != report.StatusPass {
+		t.Fatalf("confirmation run: %s %s %s, want pass on its own branch", res.Status, res.ErrorType, res.Error)
+	}
+	if b := branchName(prefix, "eu", "agent-1", report.TriggerConfirm, slot); b == leftover {
+		t.Fatalf("confirmation branch %q is the scheduled run's", b)
+	}
+}
