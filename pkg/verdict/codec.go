@@ -141,7 +141,7 @@ func (t *Tracker) restore(metaRec []byte, journeys iter.Seq2[string, []byte], un
 	for _, j := range t.journeys {
 		failed := failedSlots(j)
 		for i := range j.cells {
-			j.cells[i].replay(&t.cfg, failed)
+			j.cells[i].replay(&t.cfg, failed, t.confirmable(j.cells[i].region))
 		}
 		j.dirty = true
 	}

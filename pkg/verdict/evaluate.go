@@ -111,7 +111,7 @@ func (t *Tracker) Evaluate(now time.Time) Outcome {
 			clear(j.suspects)
 			for i := range j.cells {
 				c := &j.cells[i]
-				c.replay(&t.cfg, failed)
+				c.replay(&t.cfg, failed, t.confirmable(c.region))
 				if s := t.suspectAgents(c); len(s) > 0 {
 					if j.suspects == nil {
 						j.suspects = map[string][]string{}
@@ -208,9 +208,20 @@ func failedSlots(j *journeyState) map[int64]int {
 	return out
 }
 
+// confirmable says that region has two live probers or more (one can
+// confirm the other's failure).
+func (t *Tracker) confirmable(region string) bool {
+	return t.members.Known && len(t.members.Probers[region]) >= 2
+}
+
 // replay runs the cell's machine over its kept region-slots. A slot is
-// corroborated when it also failed in another region.
-func (c *cell) replay(cfg *Config, failed map[int64]int) {
+// corroborated when it also failed in another region. confirmable says
+// that the region has another live prober to confirm a failure: then a
+// lone failed scheduled run is not corroborated by other regions until a
+// confirmation of its own region also failed, so that one prober's own
+// trouble during another region's outage stays agent-local instead of
+// tripping at once and making that outage look global.
+func (c *cell) replay(cfg *Config, failed map[int64]int, confirmable bool) {
 	m := c.base
 	for i := 0; i < len(c.runs); {
 		end := slotEnd(c.runs, i)
@@ -226,7 +237,13 @@ func (c *cell) replay(cfg *Config, failed map[int64]int) {
 			// global.
 			m.stepCounts(cfg, slot, confirmOutcome, true)
 		} else {
-			m.step(cfg, slot, others > 0)
+			corroborated := others > 0
+			if corroborated && confirmable {
+				if f, _ := confirmOutcome(slot); f == 0 {
+					corroborated = false
+				}
+			}
+			m.step(cfg, slot, corroborated)
 		}
 		i = end
 	}

@@ -726,8 +726,34 @@ func (t *Tracker) SetMembership(m Membership) {
 		cp.Probers[r] = append([]string(nil), ps...)
 		sort.Strings(cp.Probers[r])
 	}
+	changed := false
+	for _, r := range unionKeys(t.members.Probers, cp.Probers) {
+		was := t.members.Known && len(t.members.Probers[r]) >= 2
+		now := cp.Known && len(cp.Probers[r]) >= 2
+		changed = changed || was != now
+	}
 	t.members = cp
 	t.membersGen++
+	if changed {
+		// Whether a region can confirm its own failures changes how its
+		// slots are corroborated: replay every journey.
+		for _, j := range t.journeys {
+			j.dirty = true
+		}
+	}
+}
+
+func unionKeys(a, b map[string][]string) []string {
+	var out []string
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Membership returns the fleet view in use.

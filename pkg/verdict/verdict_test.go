@@ -195,6 +195,14 @@ func TestVerdict_Scenarios(t *testing.T) {
 				res("api", "eu", "eu-1", 1, C, F), res("api", "ap", "ap-1", 1, C, P)},
 				alerts: []string{"VantageJourneyRegional regional us"}},
 		}},
+		{name: "one prober's own failure during another region's outage is not corroborated before its region confirms it", steps: []step{
+			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
+			// us is down; eu-1 fails the same slot for its own reasons, and eu-2's confirmation has not come yet.
+			{at: sec(33), res: []report.Result{res("api", "us", "us-1", 1, S, F), res("api", "us", "us-2", 1, C, F), res("api", "eu", "eu-1", 1, S, F)},
+				alerts: []string{"VantageJourneyRegional regional us"}},
+			{at: sec(34), res: []report.Result{res("api", "eu", "eu-2", 1, C, P), res("api", "ap", "ap-1", 1, C, P)},
+				alerts: []string{"VantageJourneyRegional regional us", "VantageProberSuspect eu eu-1"}},
+		}},
 		{name: "a lone prober's single failure uncorroborated by its confirmations does not trip", steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
 			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, P), res("api", "us", "us-1", 1, C, P)},
