@@ -63,26 +63,11 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 
-	if *dir == "" {
-		d, err := os.MkdirTemp("", "vantage-campaign-")
-		if err != nil {
-			return err
-		}
-		*dir = d
-	}
-	binDir, err := filepath.Abs(*bin)
+	workDir, binDir, logFile, err := runDir(*dir, *bin, "vantage-campaign-")
 	if err != nil {
 		return err
 	}
-	for _, b := range []string{"prober", "aggregator"} {
-		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
-			return usageError(fmt.Sprintf("%s not found in %s: run `make build` first", b, binDir))
-		}
-	}
-	logFile, err := os.Create(filepath.Join(*dir, "lab.log"))
-	if err != nil {
-		return err
-	}
+	*dir = workDir
 	defer logFile.Close()
 	st, err := campaign.Start(ctx, campaign.Options{Dir: *dir, BinDir: binDir, Interval: *interval, Regions: regions,
 		AgentsPerRegion: 2, Log: slog.New(slog.NewTextHandler(logFile, nil))})

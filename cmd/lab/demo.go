@@ -30,26 +30,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		d, err := os.MkdirTemp("", "vantage-demo-")
-		if err != nil {
-			return err
-		}
-		*dir = d
-	}
-	binDir, err := filepath.Abs(*bin)
+	workDir, binDir, logFile, err := runDir(*dir, *bin, "vantage-demo-")
 	if err != nil {
 		return err
 	}
-	for _, b := range []string{"prober", "aggregator"} {
-		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
-			return usageError(fmt.Sprintf("%s not found in %s: run `make build` first", b, binDir))
-		}
-	}
-	logFile, err := os.Create(filepath.Join(*dir, "lab.log"))
-	if err != nil {
-		return err
-	}
+	*dir = workDir
 	defer logFile.Close()
 	o := campaign.Options{Dir: *dir, BinDir: binDir, Interval: *interval,
 		Log: slog.New(slog.NewTextHandler(logFile, nil))}
