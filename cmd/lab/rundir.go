@@ -7,7 +7,8 @@ import (
 )
 
 // runDir prepares a fleet run (demo or campaign): the working directory
-// (a new temporary one named after prefix when dir is empty), the absolute
+// (created if missing; a new temporary one named after prefix when dir
+// is empty), the absolute
 // directory of the prober and aggregator binaries, and the lab's log file
 // in the working directory. The caller closes the log file.
 func runDir(dir, bin, prefix string) (workDir, binDir string, logFile *os.File, err error) {
@@ -15,6 +16,8 @@ func runDir(dir, bin, prefix string) (workDir, binDir string, logFile *os.File, 
 		if dir, err = os.MkdirTemp("", prefix); err != nil {
 			return "", "", nil, err
 		}
+	} else if err = os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, err
 	}
 	if binDir, err = filepath.Abs(bin); err != nil {
 		return "", "", nil, err
