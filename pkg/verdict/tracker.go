@@ -228,29 +228,41 @@ func superseded(runs []run) bool {
 // confirmCode is the run trigger code of confirmation runs.
 var confirmCode = uint8(slices.Index(triggerCodes, report.TriggerConfirm))
 
-// confirmOutcome counts only a region-slot's confirmation runs.
+// confirmOutcome counts only a region-slot's confirmation runs, by agent.
 func confirmOutcome(runs []run) (fails, passes int) {
-	for _, r := range runs {
-		if r.trigger&^runOtherID != confirmCode {
-			continue
-		}
-		switch r.status {
-		case runFail:
-			fails++
-		case runPass:
-			passes++
-		}
-	}
-	return
+	return agentOutcome(runs, func(r run) bool { return r.trigger&^runOtherID == confirmCode })
 }
 
-// outcome returns the failed and passed run counts of a region-slot.
+// outcome returns how many agents failed and passed a region-slot. An
+// agent counts once however many runs it made of the slot (a scheduled run
+// and a confirmation of the same slot), as failed only if none of them
+// passed: one prober's own trouble is one observation, not two.
 func outcome(runs []run) (fails, passes int) {
-	for _, r := range runs {
-		switch r.status {
-		case runFail:
+	return agentOutcome(runs, func(run) bool { return true })
+}
+
+func agentOutcome(runs []run, use func(run) bool) (fails, passes int) {
+	for i, r := range runs {
+		if !use(r) || (r.status != runFail && r.status != runPass) {
+			continue
+		}
+		first, failed := true, r.status == runFail
+		for j, o := range runs {
+			if o.agent != r.agent || !use(o) || (o.status != runFail && o.status != runPass) {
+				continue
+			}
+			if j < i {
+				first = false
+				break
+			}
+			failed = failed && o.status == runFail
+		}
+		if !first {
+			continue
+		}
+		if failed {
 			fails++
-		case runPass:
+		} else {
 			passes++
 		}
 	}

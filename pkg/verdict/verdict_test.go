@@ -203,6 +203,14 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: sec(34), res: []report.Result{res("api", "eu", "eu-2", 1, C, P), res("api", "ap", "ap-1", 1, C, P)},
 				alerts: []string{"VantageJourneyRegional regional us", "VantageProberSuspect eu eu-1"}},
 		}},
+		{name: "two probers' own trouble in two regions at once: one observation per prober, no product page", steps: []step{
+			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
+			// eu-1 and us-1 are both broken; us-1 also confirms eu-1's failure.
+			{at: sec(33), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "us", "us-1", 1, C, F),
+				res("api", "eu", "eu-2", 1, C, P), res("api", "ap", "ap-1", 1, C, P),
+				res("api", "us", "us-1", 1, S, F), res("api", "us", "us-2", 1, C, P)},
+				alerts: []string{"VantageProberSuspect eu eu-1", "VantageProberSuspect us us-1"}},
+		}},
 		{name: "a lone prober's single failure uncorroborated by its confirmations does not trip", steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
 			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, P), res("api", "us", "us-1", 1, C, P)},
