@@ -217,10 +217,12 @@ func (t *Tracker) confirmable(region string) bool {
 // replay runs the cell's machine over its kept region-slots. A slot is
 // corroborated when it also failed in another region. confirmable says
 // that the region has another live prober to confirm a failure: then a
-// lone failed scheduled run is not corroborated by other regions until a
-// confirmation of its own region also failed, so that one prober's own
-// trouble during another region's outage stays agent-local instead of
-// tripping at once and making that outage look global.
+// slot failed by one prober alone (its scheduled run, or its confirmation
+// of another region's failure) is not corroborated by other regions until
+// a second prober of its own region failed it too, so that one prober's
+// own trouble during another region's outage stays agent-local instead of
+// tripping at once. Regions that ran the slot before the outage began are
+// judged by their later confirmations instead (superseded).
 func (c *cell) replay(cfg *Config, failed map[int64]int, confirmable bool) {
 	m := c.base
 	for i := 0; i < len(c.runs); {
@@ -239,7 +241,7 @@ func (c *cell) replay(cfg *Config, failed map[int64]int, confirmable bool) {
 		} else {
 			corroborated := others > 0
 			if corroborated && confirmable {
-				if f, _ := confirmOutcome(slot); f == 0 {
+				if f, _ := outcome(slot); f < 2 {
 					corroborated = false
 				}
 			}

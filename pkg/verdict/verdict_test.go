@@ -176,9 +176,11 @@ func TestVerdict_Scenarios(t *testing.T) {
 			{at: 0, mem: three, res: passAll("api", 0)},
 			// ap has one prober, so no in-region confirmation; eu and us confirm ap's slot.
 			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F)}, alerts: none},
+			// eu has a second prober: one eu prober's failure is not yet eu's,
+			// but ap and us (one prober each) are two regions: global at once.
 			{at: sec(36), res: []report.Result{res("api", "eu", "eu-1", 1, C, F), res("api", "us", "us-1", 1, C, F)},
-				cells:  map[string]State{"api/eu": StateFailing, "api/us": StateFailing, "api/ap": StateFailing},
-				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
+				cells:  map[string]State{"api/us": StateFailing, "api/ap": StateFailing},
+				alerts: []string{"VantageJourneyGlobal global ap,us"}},
 		}},
 		{name: "phase-shifted slots: regions that ran the slot before the outage began are judged by the later confirmations (global within the confirmation round)", steps: []step{
 			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
@@ -206,9 +208,11 @@ func TestVerdict_Scenarios(t *testing.T) {
 		{name: "two probers' own trouble in two regions at once: one observation per prober, no product page", steps: []step{
 			{at: 0, mem: shifted, res: []report.Result{res("api", "eu", "eu-1", 0, S, P), res("api", "us", "us-1", 0, S, P), res("api", "ap", "ap-1", 0, S, P)}},
 			// eu-1 and us-1 are both broken; us-1 also confirms eu-1's failure.
+			// Before their neighbours' confirmations arrive, nothing pages.
 			{at: sec(33), res: []report.Result{res("api", "eu", "eu-1", 1, S, F), res("api", "us", "us-1", 1, C, F),
-				res("api", "eu", "eu-2", 1, C, P), res("api", "ap", "ap-1", 1, C, P),
-				res("api", "us", "us-1", 1, S, F), res("api", "us", "us-2", 1, C, P)},
+				res("api", "us", "us-1", 1, S, F)}, alerts: none},
+			{at: sec(34), res: []report.Result{res("api", "eu", "eu-2", 1, C, P), res("api", "ap", "ap-1", 1, C, P),
+				res("api", "us", "us-2", 1, C, P)},
 				alerts: []string{"VantageProberSuspect eu eu-1", "VantageProberSuspect us us-1"}},
 		}},
 		{name: "a lone prober's single failure uncorroborated by its confirmations does not trip", steps: []step{
@@ -218,7 +222,7 @@ func TestVerdict_Scenarios(t *testing.T) {
 		}},
 		{name: "a global outage recovering region by region stays one global alert until the last region clears", steps: []step{
 			{at: 0, mem: three, res: passAll("api", 0)},
-			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, F), res("api", "us", "us-1", 1, C, F)},
+			{at: sec(33), res: []report.Result{res("api", "ap", "ap-1", 1, S, F), res("api", "eu", "eu-1", 1, C, F), res("api", "eu", "eu-2", 1, C, F), res("api", "us", "us-1", 1, C, F)},
 				alerts: []string{"VantageJourneyGlobal global ap,eu,us"}},
 			// eu and ap recover (two passing slots each); us still fails.
 			{at: sec(63), res: []report.Result{res("api", "eu", "eu-1", 2, S, P), res("api", "ap", "ap-1", 2, S, P), res("api", "us", "us-1", 2, S, F)}},
