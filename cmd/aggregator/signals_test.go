@@ -19,14 +19,8 @@ import (
 // the aggregator (SIGHUP's default action); a bad file is logged and
 // changes nothing; SIGTERM still stops it cleanly.
 func TestServeBinary_SIGHUPReloadsGossipKeysAndKeepsServing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the aggregator")
-	}
+	bin := labtest.BuildHere(t, "aggregator")
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aggregator")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	k1, err := fleet.NewKey()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,14 +16,7 @@ import (
 // TestRunBinary_SIGHUPReloadsAndSIGTERMStopsGracefully drives the real
 // binary with real signals.
 func TestRunBinary_SIGHUPReloadsAndSIGTERMStopsGracefully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the prober")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "prober")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := labtest.BuildHere(t, "prober")
 	srv := httptest.NewServer(lab.NewHTTPAPI())
 	defer srv.Close()
 	t.Setenv("PROBER_TEST_TOKEN", "canary-sig-31f0")

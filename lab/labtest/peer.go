@@ -6,6 +6,7 @@ package labtest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -23,4 +24,19 @@ func NeedBinary(t testing.TB, name, install string) string {
 	}
 	t.Skipf("%s not found; install it with: %s", name, install)
 	return ""
+}
+
+// BuildHere builds the command in the test's own package directory into a
+// temporary directory and returns the binary's path, for tests that drive
+// the real binary (signals, exit codes). It skips under -short.
+func BuildHere(t testing.TB, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("builds the %s binary", name)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	return bin
 }
